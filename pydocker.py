@@ -2438,12 +2438,8 @@ class DockerCli:
         rows = [image_row(image, tag, no_trunc.value)
                 for image in images for tag in image_tags(image)]
         if quiet.value:
-            seen = []
-            for row in rows:
-                if row["id"] not in seen:
-                    seen.append(row["id"])
-            for ident in seen:
-                self.out(ident)
+            for row in rows:  # one line a row, as docker prints them
+                self.out(row["id"])
             return 0
         header = ["REPOSITORY", "TAG"]
         if digests.value:
@@ -2699,12 +2695,16 @@ class DockerCli:
 
     def prompt(self, text, echo=True):
         """Ask for one line on the terminal; without echo for secrets."""
-        self.stdout.write(text.encode("utf-8"))
-        self.stdout.flush()
         if echo:
+            self.stdout.write(text.encode("utf-8"))
+            self.stdout.flush()
             line = self.stdin.readline()
         else:
+            # Echo goes off before the prompt shows, so nothing typed in
+            # answer to it can ever be echoed.
             with _no_echo(self.stdin):
+                self.stdout.write(text.encode("utf-8"))
+                self.stdout.flush()
                 line = self.stdin.readline()
             self.out()
         if not line:
@@ -2789,7 +2789,7 @@ class _no_echo:
             self.saved = termios.tcgetattr(self.fd)
             quiet = termios.tcgetattr(self.fd)
             quiet[3] &= ~termios.ECHO
-            termios.tcsetattr(self.fd, termios.TCSAFLUSH, quiet)
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, quiet)
         except (ImportError, AttributeError, OSError, ValueError):
             self.saved = None  # not a real terminal: nothing to restore
         return self
@@ -2797,7 +2797,7 @@ class _no_echo:
     def __exit__(self, *exc_info):
         if self.saved is not None:
             import termios
-            termios.tcsetattr(self.fd, termios.TCSAFLUSH, self.saved)
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
 
 
 def read_password_stdin(stream):
