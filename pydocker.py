@@ -96,7 +96,7 @@ DEFAULT_UNIX_SOCKET = "/var/run/docker.sock"
 DEFAULT_HOST = "unix://" + DEFAULT_UNIX_SOCKET
 DEFAULT_TCP_PORT = 2375
 DEFAULT_TLS_PORT = 2376
-DEFAULT_TLS_HOST = "tcp://localhost:%d" % DEFAULT_TLS_PORT
+DEFAULT_TLS_HOST = f"tcp://localhost:{DEFAULT_TLS_PORT}"
 
 HUB_KEY = "https://index.docker.io/v1/"
 HUB_DOMAIN = "docker.io"
@@ -206,7 +206,7 @@ def parse_go_bool(text):
         return True
     if text in ("0", "f", "F", "false", "FALSE", "False"):
         return False
-    raise ValueError('strconv.ParseBool: parsing "%s": invalid syntax' % text)
+    raise ValueError(f'strconv.ParseBool: parsing "{text}": invalid syntax')
 
 
 def parse_go_int(text):
@@ -220,8 +220,8 @@ def parse_go_int(text):
             return int(text, 8)  # Go reads a leading 0 as octal
         return int(text, 0)
     except ValueError:
-        raise ValueError('strconv.ParseInt: parsing "%s": invalid syntax'
-                         % text) from None
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": '
+                         'invalid syntax') from None
 
 
 class Flag:
@@ -242,6 +242,28 @@ class Flag:
         return ["-" + name for name in self.names
                 if name not in self.deprecated]
 
+    def usage_row(self):
+        """Return the two usage columns: ``-m, --memory string`` and text."""
+        names = self.visible_names()
+        label = ", ".join(names)
+        if len(names[0]) != 2:
+            label = "    " + label  # line long names up after "-x, "
+        if self.kind != "bool":
+            label += " " + ("list" if self.kind == "list" else self.kind)
+        return label, self.usage + self._default_text()
+
+    def _default_text(self):
+        """Return the `` (default ...)`` usage suffix; empty if unset."""
+        if not self.default:
+            return ""
+        if self.kind == "string":
+            return f' (default "{self.default}")'
+        if self.kind == "int":
+            return f" (default {self.default})"
+        if self.kind == "bool":
+            return " (default true)"
+        return ""
+
     def display(self):
         """Return the names for error messages: ``"-m, --memory"``."""
         return ", ".join(self.visible_names() or
@@ -259,8 +281,8 @@ class Flag:
             else:
                 self.value = text
         except ValueError as error:
-            raise FlagError('invalid argument "%s" for "%s" flag: %s'
-                            % (text, self.display(), error)) from None
+            raise FlagError(f'invalid argument "{text}" for '
+                            f'"{self.display()}" flag: {error}') from None
         self.changed = True
 
 
@@ -347,11 +369,11 @@ class FlagSet:
         if flag is not None and name in flag.deprecated:
             visible = flag.visible_names()
             if visible:
-                text = ("Warning: '%s' is deprecated, it will be replaced by "
-                        "'%s' soon. See usage." % (typed, visible[-1]))
+                text = (f"Warning: '{typed}' is deprecated, it will be "
+                        f"replaced by '{visible[-1]}' soon. See usage.")
             else:
-                text = ("Warning: '%s' is deprecated, it will be removed "
-                        "soon. See usage." % typed)
+                text = (f"Warning: '{typed}' is deprecated, it will be "
+                        "removed soon. See usage.")
             self.warnings.append(text)
         if flag is not None:
             flag.used_as = typed
@@ -379,7 +401,7 @@ class FlagSet:
         if index >= len(args):
             raise FlagError("flag needs an argument: " +
                             ("-" + key if len(key) > 1 else
-                             "'%s' in %s" % (key, word)))
+                             f"'{key}' in {word}"))
         flag.set(args[index])
         return index + 1
 
@@ -391,8 +413,8 @@ class FlagSet:
             if flag is None:
                 if letter == "h":
                     raise HelpRequested(self.usage())
-                raise FlagError("unknown shorthand flag: '%s' in %s"
-                                % (letter, word))
+                raise FlagError("unknown shorthand flag: "
+                                f"'{letter}' in {word}")
             rest = letters[position + 1:]
             if flag.kind == "bool":
                 if rest.startswith("="):
@@ -405,8 +427,8 @@ class FlagSet:
                          if rest.startswith("=") else rest)
                 return index
             if index >= len(args):
-                raise FlagError("flag needs an argument: '%s' in %s"
-                                % (letter, word))
+                raise FlagError("flag needs an argument: "
+                                f"'{letter}' in {word}")
             flag.set(args[index])
             return index + 1
         return index
@@ -415,32 +437,18 @@ class FlagSet:
 
     def usage(self):
         """Return the usage text: the signature, summary and flags."""
-        lines = ["", "Usage:  %s %s" % (self.name, self.signature), ""]
+        lines = ["", f"Usage:  {self.name} {self.signature}", ""]
         if self.description:
             lines += [self.description, ""]
         rows = []
         for flag in sorted(self.flags, key=lambda f: f.names[-1].lstrip("-")):
-            names = flag.visible_names()
-            if not names:
-                continue
-            label = ", ".join(names)
-            if len(names[0]) != 2:
-                label = "    " + label  # line long names up after "-x, "
-            if flag.kind != "bool":
-                label += " " + ("list" if flag.kind == "list" else flag.kind)
-            default = ""
-            if flag.kind == "string" and flag.default:
-                default = ' (default "%s")' % flag.default
-            elif flag.kind == "int" and flag.default:
-                default = " (default %d)" % flag.default
-            elif flag.kind == "bool" and flag.default:
-                default = " (default true)"
-            rows.append((label, flag.usage + default))
+            if flag.visible_names():
+                rows.append(flag.usage_row())
         if rows:
             lines.append("Options:")
             width = max(len(label) for label, _ in rows)
             for label, text in rows:
-                lines.append("  %-*s   %s" % (width, label, text))
+                lines.append(f"  {label:<{width}}   {text}")
         return "\n".join(lines) + "\n"
 
     def require(self, exactly=None, minimum=None):
@@ -451,14 +459,14 @@ class FlagSet:
         """
         count = len(self.args)
         if exactly is not None and count != exactly:
-            wanted = "exactly %d argument%s" % (exactly,
-                                                "" if exactly == 1 else "s")
+            plural = "" if exactly == 1 else "s"
+            wanted = f"exactly {exactly:d} argument{plural}"
         elif minimum is not None and count < minimum:
-            wanted = "at least %d argument%s" % (minimum,
-                                                 "" if minimum == 1 else "s")
+            plural = "" if minimum == 1 else "s"
+            wanted = f"at least {minimum:d} argument{plural}"
         else:
             return
-        raise FlagError('"%s" requires %s.' % (self.name, wanted),
+        raise FlagError(f'"{self.name}" requires {wanted}.',
                         exit_code=1)
 
 
@@ -503,10 +511,10 @@ def parse_host(addr, tls=False):
         return "unix://" + (rest or DEFAULT_UNIX_SOCKET)
     if scheme in ("ssh", "fd"):
         if scheme == "ssh" and not rest.split("/")[0].rpartition("@")[2]:
-            raise ConfigError("invalid ssh address: %s: no host" % addr)
+            raise ConfigError(f"invalid ssh address: {addr}: no host")
         return text
     if scheme != "tcp":
-        raise ConfigError("invalid bind address format: %s" % addr)
+        raise ConfigError(f"invalid bind address format: {addr}")
     return "tcp://" + _parse_tcp_address(rest, addr, tls)
 
 
@@ -517,24 +525,24 @@ def _parse_tcp_address(rest, addr, tls):
     if hostport.startswith("["):
         host, bracket, port_text = hostport[1:].partition("]")
         if not bracket or (port_text and not port_text.startswith(":")):
-            raise ConfigError("invalid bind address format: %s" % addr)
-        host = "[%s]" % host
+            raise ConfigError(f"invalid bind address format: {addr}")
+        host = f"[{host}]"
         port_text = port_text[1:]
     elif hostport.count(":") > 1:
-        raise ConfigError("invalid bind address format: %s: IPv6 addresses "
-                          "need brackets" % addr)
+        raise ConfigError(f"invalid bind address format: {addr}: "
+                          "IPv6 addresses need brackets")
     else:
         host, _, port_text = hostport.partition(":")
     if any(c in host for c in " \t?#@"):
-        raise ConfigError("invalid bind address format: %s" % addr)
+        raise ConfigError(f"invalid bind address format: {addr}")
     if not port_text:
         port = DEFAULT_TLS_PORT if tls and not host else DEFAULT_TCP_PORT
     elif port_text.isdigit() and 0 < int(port_text) < 65536:
         port = int(port_text)
     else:
-        raise ConfigError("invalid bind address format: %s: invalid port %r"
-                          % (addr, port_text))
-    return "%s:%d%s" % (host or "localhost", port, path)
+        raise ConfigError(f"invalid bind address format: {addr}: "
+                          f"invalid port {port_text!r}")
+    return f"{host or 'localhost'}:{port:d}{path}"
 
 
 def tls_context(verify=True, ca=None, cert=None, key=None,
@@ -555,13 +563,13 @@ def tls_context(verify=True, ca=None, cert=None, key=None,
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if verify:
         if not ca or not os.path.isfile(ca):
-            raise ConfigError("could not read CA certificate %r: no such "
-                              "file" % ca)
+            raise ConfigError(f"could not read CA certificate {ca!r}: no such "
+                              "file")
         try:
             context.load_verify_locations(cafile=ca)
         except (OSError, ssl.SSLError) as error:
-            raise ConfigError("could not read CA certificate %r: %s"
-                              % (ca, _reason(error))) from None
+            raise ConfigError(f"could not read CA certificate {ca!r}: "
+                              f"{_reason(error)}") from None
     else:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -570,8 +578,8 @@ def tls_context(verify=True, ca=None, cert=None, key=None,
         try:
             context.load_cert_chain(cert, key)
         except (OSError, ssl.SSLError) as error:
-            raise ConfigError("could not load X509 key pair %r, %r: %s"
-                              % (cert, key, _reason(error))) from None
+            raise ConfigError(f"could not load X509 key pair {cert!r}, "
+                              f"{key!r}: {_reason(error)}") from None
     return context
 
 
@@ -638,7 +646,7 @@ class SSHConnection(http.client.HTTPConnection):
                 stderr=subprocess.PIPE, start_new_session=True)
         except OSError as error:
             ours.close()
-            raise ConnectError("cannot run ssh: %s" % _reason(error)) from None
+            raise ConnectError(f"cannot run ssh: {_reason(error)}") from None
         finally:
             theirs.close()
         self.sock = ours
@@ -686,8 +694,8 @@ def open_connection(host, tls=None, timeout=None):
             return http.client.HTTPSConnection(name, int(port),
                                                timeout=timeout, context=tls)
         return http.client.HTTPConnection(name, int(port), timeout=timeout)
-    raise ConnectError("cannot connect to %s: a client needs a unix, tcp or "
-                       "ssh address" % host)
+    raise ConnectError(f"cannot connect to {host}: a client needs a unix, "
+                       "tcp or ssh address")
 
 
 def base_path(host):
@@ -711,19 +719,20 @@ def parse_api_version(text, source="API version"):
     """
     match = re.fullmatch(r"v?(\d{1,4})\.(\d{1,4})", (text or "").strip())
     if not match:
-        raise ConfigError("invalid %s %r: expected a version such as %s"
-                          % (source, text, MAX_API_VERSION))
+        raise ConfigError(f"invalid {source} {text!r}: expected a version "
+                          f"such as {MAX_API_VERSION}")
     return int(match.group(1)), int(match.group(2))
 
 
 def format_api_version(version):
     """Return ``"1.41"`` for ``(1, 41)``."""
-    return "%d.%d" % version
+    major, minor = version
+    return f"{major:d}.{minor:d}"
 
 
 def _connect_message(host):
-    return ("Cannot connect to the Docker daemon at %s. Is the docker "
-            "daemon running?" % host)
+    return (f"Cannot connect to the Docker daemon at {host}. Is the docker "
+            "daemon running?")
 
 
 class Client:
@@ -827,37 +836,36 @@ class Client:
             detail = connection.ssh_error()
             connection.close()
             if detail:
-                return ConnectError("error during connect: ssh: %s" % detail)
+                return ConnectError(f"error during connect: ssh: {detail}")
         if isinstance(error, ssl.SSLCertVerificationError):
             return ConnectError("error during connect: tls: failed to verify "
-                                "the certificate of %s: %s"
-                                % (self.host, error.verify_message))
+                                f"the certificate of {self.host}: "
+                                f"{error.verify_message}")
         if isinstance(error, ssl.SSLError):
             reason = error.reason or str(error)
             if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE",
                           "UNEXPECTED_EOF_WHILE_READING"):
                 return ConnectError(
-                    "error during connect: %s answered in plain HTTP, not "
-                    "TLS: drop --tls/--tlsverify or check the port"
-                    % self.host)
-            return ConnectError("error during connect: tls: %s: %s"
-                                % (self.host, reason))
+                    f"error during connect: {self.host} answered in plain "
+                    "HTTP, not TLS: drop --tls/--tlsverify or check the port")
+            return ConnectError(
+                f"error during connect: tls: {self.host}: {reason}")
         if isinstance(error, PermissionError):
             return ConnectError(
                 "permission denied while trying to connect to the Docker "
-                "daemon socket at %s: %s" % (self.host, _reason(error)))
+                f"daemon socket at {self.host}: {_reason(error)}")
         if isinstance(error, socket.gaierror):
-            return ConnectError("error during connect: %s: %s"
-                                % (self.host, _reason(error)))
+            return ConnectError(f"error during connect: {self.host}: "
+                                f"{_reason(error)}")
         if isinstance(error, socket.timeout):
-            return ConnectError("error during connect: %s: timed out"
-                                % self.host)
+            return ConnectError(f"error during connect: {self.host}: "
+                                "timed out")
         return ConnectError(_connect_message(self.host))
 
     def _url(self, path, params=None, versioned=True):
         """Return the request target for an API path and query values."""
         if versioned:
-            path = "/v%s%s" % (format_api_version(self.negotiate()), path)
+            path = f"/v{format_api_version(self.negotiate())}{path}"
         if params:
             pairs = []
             for key, value in params.items():
@@ -928,8 +936,8 @@ class Client:
             except http.client.BadStatusLine as error:
                 self.close()
                 raise ConnectError(
-                    "error during connect: %s did not answer in HTTP: "
-                    "does it expect TLS (--tlsverify)?" % self.host
+                    f"error during connect: {self.host} did not answer in "
+                    "HTTP: does it expect TLS (--tlsverify)?"
                 ) from error
             except OSError as error:
                 self.close()
@@ -952,10 +960,10 @@ class Client:
             pass
         if "Client sent an HTTP request to an HTTPS server" in text:
             self.close()
-            return ConnectError("error during connect: %s expects TLS: use "
-                                "--tlsverify (or --tls)" % self.host)
+            return ConnectError(f"error during connect: {self.host} expects "
+                                "TLS: use --tlsverify (or --tls)")
         if not message:
-            message = "%d %s" % (response.status, response.reason)
+            message = f"{response.status:d} {response.reason}"
         kind = NotFound if response.status == 404 else APIError
         return kind(response.status, message)
 
@@ -985,8 +993,8 @@ class Client:
         except ConfigError:
             return parse_api_version(MIN_API_VERSION)
         if version < parse_api_version(MIN_API_VERSION):
-            raise APIError(0, "the engine speaks API version %s; pydocker "
-                           "needs %s or newer" % (header, MIN_API_VERSION))
+            raise APIError(0, f"the engine speaks API version {header}; "
+                           f"pydocker needs {MIN_API_VERSION} or newer")
         return version
 
     def ping(self):
@@ -1012,9 +1020,9 @@ class Client:
             APIError: naming the version the feature needs.
         """
         if self.negotiate() < parse_api_version(minimum):
-            raise APIError(0, "%s requires API version %s, but the engine "
-                           "speaks %s" % (feature, minimum, format_api_version(
-                               self.api_version)))
+            spoken = format_api_version(self.api_version)
+            raise APIError(0, f"{feature} requires API version {minimum}, "
+                           f"but the engine speaks {spoken}")
 
     # Small request helpers -------------------------------------------------
 
@@ -1028,8 +1036,8 @@ class Client:
         try:
             return json.loads(raw)
         except ValueError:
-            raise StreamError("malformed JSON from the engine on %s %s"
-                              % (method, path)) from None
+            raise StreamError("malformed JSON from the engine on "
+                              f"{method} {path}") from None
 
     def _get(self, path, params=None):
         return self._json("GET", path, params)
@@ -1078,7 +1086,7 @@ class Client:
 
     def inspect_image(self, name):
         """Return the engine's description of an image."""
-        return self._get("/images/%s/json" % quote(name))
+        return self._get(f"/images/{quote(name)}/json")
 
     def pull(self, reference, auth=None, platform=None, all_tags=False):
         """Pull an image and yield the engine's progress messages.
@@ -1106,12 +1114,12 @@ class Client:
 
     def tag(self, image, repository, tag=None):
         """Give ``image`` the name ``repository:tag``."""
-        self._post("/images/%s/tag" % quote(image),
+        self._post(f"/images/{quote(image)}/tag",
                    {"repo": repository, "tag": tag or None})
 
     def remove_image(self, image, force=False, noprune=False):
         """Remove an image; return the engine's list of what it did."""
-        return self._delete("/images/%s" % quote(image),
+        return self._delete(f"/images/{quote(image)}",
                             {"force": force, "noprune": noprune}) or []
 
     # Containers ------------------------------------------------------------
@@ -1125,11 +1133,11 @@ class Client:
 
     def inspect_container(self, container):
         """Return the engine's description of a container."""
-        return self._get("/containers/%s/json" % quote(container))
+        return self._get(f"/containers/{quote(container)}/json")
 
     def inspect_raw(self, kind, name):
         """Return the raw JSON bytes describing a container or image."""
-        response = self.request("GET", "/%s/%s/json" % (kind, quote(name)))
+        response = self.request("GET", f"/{kind}/{quote(name)}/json")
         raw = response.read()
         self._response = None
         return raw
@@ -1171,12 +1179,7 @@ def json_messages(response):
     text_decoder = codecs.getincrementaldecoder("utf-8")("replace")
     buffer = ""
     while True:
-        try:
-            chunk = response.read1(STREAM_CHUNK)
-        except (OSError, http.client.HTTPException) as error:
-            raise StreamError("error reading the engine's answer: %s"
-                              % (_reason(error) or "connection lost")
-                              ) from None
+        chunk = _read_chunk(response)
         buffer += text_decoder.decode(chunk, final=not chunk)
         position = 0
         while True:
@@ -1192,15 +1195,29 @@ def json_messages(response):
                                       "middle of a message") from None
                 if _json_error_is_final(error, buffer):
                     raise StreamError("malformed JSON in the engine's "
-                                      "answer: %s" % error.msg) from None
+                                      f"answer: {error.msg}") from None
                 break
             yield value
         buffer = buffer[position:]
         if len(buffer) > MAX_JSON_MESSAGE:
             raise StreamError("malformed JSON in the engine's answer: a "
-                              "message longer than %d bytes" % len(buffer))
+                              f"message longer than {len(buffer)} bytes")
         if not chunk:
             return
+
+
+def _read_chunk(response):
+    """Return the next bytes of a streamed answer, ``b""`` at its end.
+
+    Raises:
+        StreamError: the connection failed while reading.
+    """
+    try:
+        return response.read1(STREAM_CHUNK)
+    except (OSError, http.client.HTTPException) as error:
+        reason = _reason(error) or "connection lost"
+        raise StreamError("error reading the engine's answer: "
+                          f"{reason}") from None
 
 
 def _json_error_is_final(error, buffer):
@@ -1231,35 +1248,40 @@ def human_size(size, precision=4):
     while size >= 1000 and unit < len(_DECIMAL_UNITS) - 1:
         size /= 1000
         unit += 1
-    return "%.*g%s" % (precision, size, _DECIMAL_UNITS[unit])
+    return f"{size:.{precision}g}{_DECIMAL_UNITS[unit]}"
 
 
 def human_duration(seconds):
     """Return a duration as docker words it: ``About a minute``, no ago."""
     seconds = int(seconds)
     minutes = seconds // 60
-    hours = int(seconds / 3600 + 0.5)
     if seconds < 1:
         return "Less than a second"
     if seconds == 1:
         return "1 second"
     if seconds < 60:
-        return "%d seconds" % seconds
+        return f"{seconds} seconds"
     if minutes == 1:
         return "About a minute"
     if minutes < 60:
-        return "%d minutes" % minutes
+        return f"{minutes} minutes"
+    return _human_long_duration(seconds)
+
+
+def _human_long_duration(seconds):
+    """Word an hour or more as docker does, from hours up to years."""
+    hours = int(seconds / 3600 + 0.5)
     if hours == 1:
         return "About an hour"
     if hours < 48:
-        return "%d hours" % hours
+        return f"{hours} hours"
     if hours < 24 * 7 * 2:
-        return "%d days" % (hours // 24)
+        return f"{hours // 24} days"
     if hours < 24 * 30 * 2:
-        return "%d weeks" % (hours // 24 // 7)
+        return f"{hours // 24 // 7} weeks"
     if hours < 24 * 365 * 2:
-        return "%d months" % (hours // 24 // 30)
-    return "%d years" % (seconds // 3600 // 24 // 365)
+        return f"{hours // 24 // 30} months"
+    return f"{seconds // 3600 // 24 // 365} years"
 
 
 def parse_bytes(text):
@@ -1271,7 +1293,7 @@ def parse_bytes(text):
     match = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kKmMgGtTpP]?)[iI]?[bB]?",
                          text.strip())
     if not match:
-        raise ValueError("invalid size: '%s'" % text)
+        raise ValueError(f"invalid size: '{text}'")
     number, unit = match.groups()
     return int(float(number) * _BINARY_MULTIPLIERS[unit.lower()])
 
@@ -1332,7 +1354,7 @@ def go_quote(text):
         if char in escapes:
             out.append(escapes[char])
         elif ord(char) < 32 or ord(char) == 127:
-            out.append("\\x%02x" % ord(char))
+            out.append(f"\\x{ord(char):02x}")
         else:
             out.append(char)
     return '"' + "".join(out) + '"'
@@ -1453,17 +1475,17 @@ class ProgressRenderer:
         elif has_detail and bar:
             return ""
         if message.get("id"):
-            prefix += "%s: " % message["id"]
+            prefix += "{}: ".format(message["id"])
         if message.get("from"):
-            prefix += "(from %s) " % message["from"]
+            prefix += "(from {}) ".format(message["from"])
         status = str(message.get("status", ""))
         if has_detail and self.terminal:
-            return "%s%s %s%s" % (prefix, status, bar, end)
+            return f"{prefix}{status} {bar}{end}"
         if message.get("progress"):
-            return "%s%s %s%s" % (prefix, status, message["progress"], end)
+            return "{}{} {}{}".format(prefix, status, message["progress"], end)
         if message.get("stream"):
             return prefix + str(message["stream"]) + end
-        return "%s%s%s\n" % (prefix, status, end)
+        return f"{prefix}{status}{end}\n"
 
     def _bar(self, detail):
         """Return docker's progress text: bar, counts and time left."""
@@ -1476,14 +1498,14 @@ class ProgressRenderer:
         if current <= 0 and total <= 0:
             return ""
         if total <= 0:
-            return "%8s" % human_size(current)
+            return f"{human_size(current):>8}"
         percent = min(50, int(current / total * 100) // 2)
         bar = ""
         if self._width() > 110:
-            bar = "[%s>%s] " % ("=" * percent, " " * (50 - percent))
-        numbers = "%8s/%s" % (human_size(current), human_size(total))
+            bar = "[{}>{}] ".format("=" * percent, " " * (50 - percent))
+        numbers = f"{human_size(current):>8}/{human_size(total)}"
         if current > total:
-            numbers = "%8s" % human_size(current)
+            numbers = f"{human_size(current):>8}"
         left = ""
         if start > 0 and percent < 50 and self._width() > 50:
             elapsed = max(0.0, time.time() - start)
@@ -1497,10 +1519,10 @@ def go_duration(seconds):
     hours, rest = divmod(int(seconds), 3600)
     minutes, seconds = divmod(rest, 60)
     if hours:
-        return "%dh%dm%ds" % (hours, minutes, seconds)
+        return f"{hours}h{minutes}m{seconds}s"
     if minutes:
-        return "%dm%ds" % (minutes, seconds)
-    return "%ds" % seconds
+        return f"{minutes}m{seconds}s"
+    return f"{seconds}s"
 
 
 # =========================================================================
@@ -1509,9 +1531,9 @@ def go_duration(seconds):
 
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = re.compile(r"(?:%s(?:\.%s)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
-                     % (_DOMAIN_COMPONENT, _DOMAIN_COMPONENT))
-_PATH = re.compile(r"%s(?:/%s)*" % (_PATH_COMPONENT, _PATH_COMPONENT))
+_DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
+                     r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
+_PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 _TAG = re.compile(r"[\w][\w.-]{0,127}")
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
                      r":[0-9a-fA-F]{32,}")
@@ -1537,7 +1559,7 @@ class Reference:
     @property
     def name(self):
         """The repository's full name: ``docker.io/library/busybox``."""
-        return "%s/%s" % (self.domain, self.path)
+        return f"{self.domain}/{self.path}"
 
     def __str__(self):
         text = self.name
@@ -1548,7 +1570,7 @@ class Reference:
         return text
 
     def __repr__(self):
-        return "Reference(%r)" % str(self)
+        return f"Reference({str(self)!r})"
 
     def __eq__(self, other):
         return isinstance(other, Reference) and str(self) == str(other)
@@ -1586,8 +1608,8 @@ def parse_reference(text):
     if not isinstance(text, str) or not text:
         raise InvalidReference("invalid reference format")
     if _HEX_ID.fullmatch(text):
-        raise InvalidReference("invalid repository name (%s), cannot specify "
-                               "64-byte hexadecimal strings" % text)
+        raise InvalidReference(f"invalid repository name ({text}), cannot "
+                               "specify 64-byte hexadecimal strings")
     remainder, at, digest = text.partition("@")
     if at and not _DIGEST.fullmatch(digest):
         raise InvalidReference("invalid reference format")
@@ -1600,7 +1622,7 @@ def parse_reference(text):
     domain, path = _split_domain(name)
     if path.lower() != path:
         raise InvalidReference("invalid reference format: repository name "
-                               "(%s) must be lowercase" % path)
+                               f"({path}) must be lowercase")
     if not _DOMAIN.fullmatch(domain) or not _PATH.fullmatch(path):
         raise InvalidReference("invalid reference format")
     if len(domain) + 1 + len(path) > 255:
@@ -1722,8 +1744,7 @@ class ConfigFile:
             config._load_legacy()
             return config
         except OSError as error:
-            config._mark_broken("cannot read %s: %s"
-                                % (config.path, _reason(error)))
+            config._mark_broken(f"cannot read {config.path}: {_reason(error)}")
             return config
         try:
             data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
@@ -1731,7 +1752,7 @@ class ConfigFile:
                 raise ValueError("not a JSON object")
             _check_config(data)
         except ValueError as error:
-            config._mark_broken("%s is not valid: %s" % (config.path, error))
+            config._mark_broken(f"{config.path} is not valid: {error}")
             return config
         config.data = data
         return config
@@ -1759,7 +1780,7 @@ class ConfigFile:
                           if "=" in line)
             fields = {k.strip(): v.strip() for k, v in fields.items()}
             if "auth" not in fields:
-                self.warning = "WARNING: %s is not valid: ignored" % path
+                self.warning = f"WARNING: {path} is not valid: ignored"
                 return
             auths = {HUB_KEY: {"auth": fields["auth"]}}
         self.data = {"auths": {key: value for key, value in auths.items()
@@ -1857,9 +1878,9 @@ class ConfigFile:
             user = "<token>" if identity_token else username
             CredentialHelper(*helper).store(key, user, secret)
             return False
+        saved_password = "" if identity_token else password or ""
         entry = {"auth": base64.b64encode(
-            ("%s:%s" % (username, "" if identity_token else password or ""))
-            .encode()).decode("ascii")}
+            f"{username}:{saved_password}".encode()).decode("ascii")}
         if identity_token:
             entry["identitytoken"] = identity_token
 
@@ -1919,9 +1940,9 @@ class ConfigFile:
 
     def _refuse_if_broken(self):
         if self.broken:
-            raise ConfigError("refusing to overwrite %s: it could not be "
-                              "read (%s); fix or remove it first"
-                              % (self.path, self.warning.split(": ", 2)[-1]))
+            cause = self.warning.split(": ", 2)[-1]
+            raise ConfigError(f"refusing to overwrite {self.path}: it could "
+                              f"not be read ({cause}); fix or remove it first")
 
     def save(self):
         """Write the file atomically, mode 0600, keeping unknown keys.
@@ -1939,8 +1960,8 @@ class ConfigFile:
             handle, temporary = tempfile.mkstemp(prefix=".config.json.",
                                                  dir=folder)
         except OSError as error:
-            raise ConfigError("cannot save %s: %s"
-                              % (self.path, _reason(error))) from None
+            raise ConfigError(f"cannot save {self.path}: "
+                              f"{_reason(error)}") from None
         try:
             with os.fdopen(handle, "wb") as stream:
                 stream.write(text.encode("utf-8"))
@@ -1950,8 +1971,8 @@ class ConfigFile:
             os.replace(temporary, target)
         except OSError as error:
             _remove_quietly(temporary)
-            raise ConfigError("cannot save %s: %s"
-                              % (self.path, _reason(error))) from None
+            raise ConfigError(f"cannot save {self.path}: "
+                              f"{_reason(error)}") from None
         _sync_folder(folder)
 
 
@@ -1959,7 +1980,7 @@ def _check_config(data):
     """Raise ValueError for sections of the wrong JSON type."""
     for section in ("auths", "credHelpers", "HttpHeaders"):
         if section in data and not isinstance(data[section], dict):
-            raise ValueError("%r must be an object" % section)
+            raise ValueError(f"{section!r} must be an object")
     for entry in (data.get("auths") or {}).values():
         if not isinstance(entry, dict):
             raise ValueError("every entry of 'auths' must be an object")
@@ -1976,12 +1997,12 @@ def auth_from_entry(entry, key):
             decoded = base64.b64decode(str(entry["auth"]),
                                        validate=False).decode("utf-8")
         except (ValueError, UnicodeDecodeError):
-            raise ConfigError("invalid auth entry for %s in config.json"
-                              % key) from None
+            raise ConfigError(f"invalid auth entry for {key} "
+                              "in config.json") from None
         username, colon, password = decoded.partition(":")
         if not colon:
-            raise ConfigError("invalid auth entry for %s in config.json: no "
-                              "colon between username and password" % key)
+            raise ConfigError(f"invalid auth entry for {key} in config.json: "
+                              "no colon between username and password")
     if entry.get("identitytoken"):
         return {"identitytoken": str(entry["identitytoken"]),
                 "serveraddress": key}
@@ -1996,8 +2017,8 @@ def _make_private_folder(folder):
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
     except OSError as error:
-        raise ConfigError("cannot create %s: %s"
-                          % (folder, _reason(error))) from None
+        raise ConfigError(f"cannot create {folder}: "
+                          f"{_reason(error)}") from None
 
 
 class _folder_lock:
@@ -2015,8 +2036,8 @@ class _folder_lock:
         except OSError as error:
             if self.fd is not None:
                 os.close(self.fd)
-            raise ConfigError("cannot lock %s: %s"
-                              % (self.folder, _reason(error))) from None
+            raise ConfigError(f"cannot lock {self.folder}: "
+                              f"{_reason(error)}") from None
         return self
 
     def __exit__(self, *exc_info):
@@ -2061,15 +2082,15 @@ class CredentialHelper:
         import subprocess
         try:
             done = subprocess.run([self.program, action], input=data,
-                                  stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, timeout=120)
+                                  capture_output=True,
+                                  timeout=120)
         except FileNotFoundError:
             raise ConfigError(
-                "%s: executable file not found in $PATH (named by %r in "
-                "config.json)" % (self.program, self.source)) from None
+                f"{self.program}: executable file not found in $PATH "
+                f"(named by {self.source!r} in config.json)") from None
         except (OSError, subprocess.SubprocessError) as error:
-            raise ConfigError("cannot run %s: %s"
-                              % (self.program, _reason(error))) from None
+            raise ConfigError(f"cannot run {self.program}: "
+                              f"{_reason(error)}") from None
         return done.returncode, done.stdout.decode("utf-8", "replace")
 
     def get(self, key):
@@ -2078,15 +2099,15 @@ class CredentialHelper:
         if code != 0:
             if "credentials not found" in out.lower():
                 return {}
-            raise ConfigError("error getting credentials from %s: %s"
-                              % (self.program, _first_line(out)))
+            raise ConfigError("error getting credentials from "
+                              f"{self.program}: {_first_line(out)}")
         try:
             answer = json.loads(out)
             username = str(answer.get("Username") or "")
             secret = str(answer.get("Secret") or "")
         except (ValueError, AttributeError):
-            raise ConfigError("error getting credentials from %s: its "
-                              "answer is not JSON" % self.program) from None
+            raise ConfigError(f"error getting credentials from {self.program}"
+                              ": its answer is not JSON") from None
         if not username and not secret:
             return {}
         if username == "<token>":
@@ -2100,8 +2121,8 @@ class CredentialHelper:
                            "Secret": secret}).encode()
         code, out = self._run("store", data)
         if code != 0:
-            raise ConfigError("error storing credentials with %s: %s"
-                              % (self.program, _first_line(out)))
+            raise ConfigError("error storing credentials with "
+                              f"{self.program}: {_first_line(out)}")
 
     def erase(self, key):
         """Ask the helper to forget ``key``; return True if it knew it."""
@@ -2109,21 +2130,21 @@ class CredentialHelper:
         if code != 0:
             if "credentials not found" in out.lower():
                 return False
-            raise ConfigError("error erasing credentials with %s: %s"
-                              % (self.program, _first_line(out)))
+            raise ConfigError("error erasing credentials with "
+                              f"{self.program}: {_first_line(out)}")
         return True
 
     def list(self):
         """Return the registry keys the helper holds credentials for."""
         code, out = self._run("list", b"")
         if code != 0:
-            raise ConfigError("error listing credentials with %s: %s"
-                              % (self.program, _first_line(out)))
+            raise ConfigError("error listing credentials with "
+                              f"{self.program}: {_first_line(out)}")
         try:
             answer = json.loads(out or "{}")
         except ValueError:
-            raise ConfigError("error listing credentials with %s: its "
-                              "answer is not JSON" % self.program) from None
+            raise ConfigError(f"error listing credentials with {self.program}"
+                              ": its answer is not JSON") from None
         return list(answer) if isinstance(answer, dict) else []
 
 
@@ -2244,19 +2265,14 @@ class DockerCli:
         helps); nothing is raised.
         """
         try:
-            method = self.find_command(name)
-            if method is None:
-                self.warn("Error: Command not found: %s" % name)
-                self.stderr.write(self.help_text().encode())
-                return 1
-            return method(*args) or 0
+            return self._run_command(name, args)
         except HelpRequested as request:
             self.stdout.write(request.usage.encode("utf-8", "replace"))
             return 0
         except FlagError as error:
             self.warn(str(error))
-            self.warn("See '%s --help'." % getattr(
-                error, "command", "%s %s" % (self.prog, name)))
+            self.warn("See '{} --help'.".format(getattr(
+                error, "command", f"{self.prog} {name}")))
             return error.exit_code
         except DockerError as error:
             self.warn(str(error))
@@ -2271,11 +2287,20 @@ class DockerCli:
             return _quiet_broken_pipe()
         except Exception as error:  # noqa: BLE001 - no traceback for users
             log.debug("unexpected error", exc_info=True)
-            self.warn("error: %s: %s" % (type(error).__name__, error))
+            self.warn(f"error: {type(error).__name__}: {error}")
             return 1
         finally:
             if self._client is not None and name != "help":
                 self._client.close()
+
+    def _run_command(self, name, args):
+        """Run one command, or print the global help if it is unknown."""
+        method = self.find_command(name)
+        if method is None:
+            self.warn(f"Error: Command not found: {name}")
+            self.stderr.write(self.help_text().encode())
+            return 1
+        return method(*args) or 0
 
     def find_command(self, name):
         """Return the bound ``cmd_<name>`` method, or None.
@@ -2290,22 +2315,22 @@ class DockerCli:
 
     def help_text(self):
         """Return the global help: usage, commands and options."""
-        lines = ["", "Usage:  %s [OPTIONS] COMMAND" % self.prog, "",
+        lines = ["", f"Usage:  {self.prog} [OPTIONS] COMMAND", "",
                  "A self-sufficient runtime for containers, as a client in "
                  "one Python file", "", "Management Commands:"]
         for group, (summary, _) in sorted(GROUPS.items()):
-            lines.append("  %-10s %s" % (group, summary))
+            lines.append(f"  {group:<10} {summary}")
         lines += ["", "Commands:"]
-        lines += ["  %-10s %s" % (name, summary) for name, summary in COMMANDS]
+        lines += [f"  {name:<10} {summary}" for name, summary in COMMANDS]
         lines += ["", "Global Options:"]
         lines += global_flags().usage().split("Options:\n", 1)[1].splitlines()
-        lines += ["", "Run '%s COMMAND --help' for more information on a "
-                  "command." % self.prog]
+        lines += ["", f"Run '{self.prog} COMMAND --help' for more "
+                  "information on a command."]
         return "\n".join(lines) + "\n"
 
     def flags(self, name, signature, description):
         """Return a new FlagSet for the command ``name``."""
-        return FlagSet("%s %s" % (self.prog, name), signature, description)
+        return FlagSet(f"{self.prog} {name}", signature, description)
 
     def parse(self, flags, args, exactly=None, minimum=None):
         """Parse a command's flags, print deprecation notices, check counts.
@@ -2327,15 +2352,15 @@ class DockerCli:
         """Run ``pydocker GROUP SUBCOMMAND ...`` as the matching command."""
         summary, table = GROUPS[group]
         if not args or args[0] in ("-h", "--help", "help"):
-            lines = ["", "Usage:  %s %s COMMAND" % (self.prog, group), "",
+            lines = ["", f"Usage:  {self.prog} {group} COMMAND", "",
                      summary, "", "Commands:"]
-            lines += ["  %-10s" % sub for sub in sorted(table)]
+            lines += [f"  {sub:<10}" for sub in sorted(table)]
             self.out("\n".join(lines) + "\n")
             return 0
         target = table.get(args[0])
         if target is None:
-            raise FlagError('unknown command "%s" for "%s %s"'
-                            % (args[0], self.prog, group), exit_code=1)
+            raise FlagError(f'unknown command "{args[0]}" for '
+                            f'"{self.prog} {group}"', exit_code=1)
         return getattr(self, "cmd_" + target)(*args[1:])
 
     def cmd_image(self, *args):
@@ -2368,7 +2393,7 @@ class DockerCli:
             ("Version", __version__),
             ("API version", self._client_api_version()),
             ("Python version", sys.version.split()[0]),
-            ("OS/Arch", "%s/%s" % (sys.platform, _machine())),
+            ("OS/Arch", f"{sys.platform}/{_machine()}"),
         ], 19))
         server = self.client.version()
         self.out()
@@ -2384,14 +2409,14 @@ class DockerCli:
             else:
                 rows = [("Version", component.get("Version", ""))]
                 rows += [(k, v) for k, v in sorted(details.items())]
-                self.out(format_rows(" %s:" % component.get("Name"), rows,
-                                     18, indent="  "))
+                title = f" {component.get('Name')}:"
+                self.out(format_rows(title, rows, 18, indent="  "))
         return 0
 
     def _client_api_version(self):
         version = format_api_version(self.client.negotiate())
         if not self.client.pinned and version != MAX_API_VERSION:
-            version += " (downgraded from %s)" % MAX_API_VERSION
+            version += f" (downgraded from {MAX_API_VERSION})"
         return version
 
     def cmd_info(self, *args):
@@ -2429,7 +2454,7 @@ class DockerCli:
         quiet = flags.bool(["q", "-quiet"], False, "Only show image IDs")
         names = self.parse(flags, args)
         if len(names) > 1:
-            raise FlagError('"%s" requires at most 1 argument.' % flags.name,
+            raise FlagError(f'"{flags.name}" requires at most 1 argument.',
                             exit_code=1)
         wanted = parse_filters(filters.value)
         if names:
@@ -2516,8 +2541,8 @@ class DockerCli:
         self.parse(flags, args, minimum=1)
         if kind is not None and kind.value:
             if kind.value not in ("container", "image"):
-                raise FlagError('"%s" is not a valid value for --type'
-                                % kind.value)
+                raise FlagError(f'"{kind.value}" is not a valid value '
+                                'for --type')
             kinds = (kind.value + "s",)
         found, failed = [], False
         for target in flags.args:
@@ -2525,7 +2550,7 @@ class DockerCli:
             if raw is None:
                 failed = True
                 kind_word = "object" if len(kinds) > 1 else kinds[0][:-1]
-                self.warn("Error: No such %s: %s" % (kind_word, target))
+                self.warn(f"Error: No such {kind_word}: {target}")
             else:
                 found.append(raw.decode("utf-8", "replace").strip())
         self.out(indent_json("[" + ",".join(found) + "]") if found else "[]")
@@ -2558,8 +2583,7 @@ class DockerCli:
         self.parse(flags, args, exactly=1)
         reference = parse_reference(flags.args[0])
         if old_tag.value:
-            reference = parse_reference("%s:%s" % (reference.name,
-                                                   old_tag.value))
+            reference = parse_reference(f"{reference.name}:{old_tag.value}")
         if all_tags.value and (reference.tag or reference.digest):
             raise FlagError("tag can't be used with --all-tags/-a",
                             exit_code=1)
@@ -2603,10 +2627,10 @@ class DockerCli:
                 raise
             server = "" if key == HUB_KEY else " " + key
             if not (self.stdin_tty and self.stdout_tty):
-                error.hint = ("Log in with '%s login%s' and %s again"
-                              % (self.prog, server, action))
+                error.hint = (f"Log in with '{self.prog} login{server}' "
+                              f"and {action} again")
                 raise
-            self.out("\nPlease login prior to %s:" % action)
+            self.out(f"\nPlease login prior to {action}:")
             self._interactive_login(key, auth.get("username", ""))
             return attempt(self.config.resolve_auth(key))
 
@@ -2622,7 +2646,7 @@ class DockerCli:
         username = flags.string(["u", "-username"], "", "Username")
         self.parse(flags, args)
         if len(flags.args) > 1:
-            raise FlagError('"%s" requires at most 1 argument.' % flags.name,
+            raise FlagError(f'"{flags.name}" requires at most 1 argument.',
                             exit_code=1)
         key = registry_key(flags.args[0] if flags.args else HUB_KEY)
         if password.value:
@@ -2669,7 +2693,7 @@ class DockerCli:
                             "from a non TTY device")
         if not username:
             stored = self.config.resolve_auth(key).get("username", "")
-            prompt = ("Username (%s): " % stored) if stored else "Username: "
+            prompt = (f"Username ({stored}): ") if stored else "Username: "
             username = self.prompt(prompt).strip() or stored
             if not username:
                 raise AuthError("Error: Non-null Username Required")
@@ -2688,7 +2712,7 @@ class DockerCli:
         unencrypted = self.config.store_auth(key, username, password, token)
         if unencrypted:
             self.warn("WARNING! Your credentials are stored unencrypted in "
-                      "'%s'." % self.config.path)
+                      f"'{self.config.path}'.")
             self.warn("Configure a credential helper to remove this "
                       "warning.")
         self.out("Login Succeeded")
@@ -2718,12 +2742,12 @@ class DockerCli:
                            "defined by the daemon.")
         self.parse(flags, args)
         if len(flags.args) > 1:
-            raise FlagError('"%s" requires at most 1 argument.' % flags.name,
+            raise FlagError(f'"{flags.name}" requires at most 1 argument.',
                             exit_code=1)
         key = registry_key(flags.args[0] if flags.args else HUB_KEY)
         if self.config.broken:
             self.config.update(lambda data: None)  # refuses, with a reason
-        self.out("Removing login credentials for %s" % key)
+        self.out(f"Removing login credentials for {key}")
         self.config.erase_auth(key)
         return 0
 
@@ -2758,7 +2782,7 @@ class DockerCli:
                                                      no_prune.value):
                     for word in ("Untagged", "Deleted"):
                         if item.get(word):
-                            self.out("%s: %s" % (word, item[word]))
+                            self.out(f"{word}: {item[word]}")
             except (APIError, StreamError) as error:
                 self.warn(str(error))
                 failed = True
@@ -2842,7 +2866,8 @@ def format_rows(title, rows, width, indent=" "):
     """Return a ``Title:`` block of aligned ``Name: value`` lines."""
     lines = [title]
     for name, value in rows:
-        lines.append("%s%-*s%s" % (indent, width, name + ":", value))
+        label = name + ":"
+        lines.append(f"{indent}{label:<{width}}{value}")
     return "\n".join(lines)
 
 
@@ -2860,12 +2885,12 @@ def _engine_rows(component, details):
     api = details.get("ApiVersion", "")
     return [
         ("Version", component.get("Version", "")),
-        ("API version", api + (" (minimum version %s)" % minimum
+        ("API version", api + (f" (minimum version {minimum})"
                                if minimum else "")),
         ("Go version", details.get("GoVersion", "")),
         ("Git commit", details.get("GitCommit", "")),
         ("Built", _go_time(details.get("BuildTime", ""))),
-        ("OS/Arch", "%s/%s" % (details.get("Os", ""),
+        ("OS/Arch", "{}/{}".format(details.get("Os", ""),
                                details.get("Arch", ""))),
         ("Experimental", str(details.get("Experimental", "false")).lower()),
     ]
@@ -2875,43 +2900,44 @@ def _info_lines(info):
     """Return the lines of ``info``'s Server section."""
     get = info.get
     lines = [
-        " Containers: %s" % get("Containers", 0),
-        "  Running: %s" % get("ContainersRunning", 0),
-        "  Paused: %s" % get("ContainersPaused", 0),
-        "  Stopped: %s" % get("ContainersStopped", 0),
-        " Images: %s" % get("Images", 0),
-        " Server Version: %s" % get("ServerVersion", ""),
-        " Storage Driver: %s" % get("Driver", ""),
-        " Logging Driver: %s" % get("LoggingDriver", ""),
-        " Cgroup Driver: %s" % get("CgroupDriver", ""),
+        " Containers: {}".format(get("Containers", 0)),
+        "  Running: {}".format(get("ContainersRunning", 0)),
+        "  Paused: {}".format(get("ContainersPaused", 0)),
+        "  Stopped: {}".format(get("ContainersStopped", 0)),
+        " Images: {}".format(get("Images", 0)),
+        " Server Version: {}".format(get("ServerVersion", "")),
+        " Storage Driver: {}".format(get("Driver", "")),
+        " Logging Driver: {}".format(get("LoggingDriver", "")),
+        " Cgroup Driver: {}".format(get("CgroupDriver", "")),
     ]
     if get("CgroupVersion"):
-        lines.append(" Cgroup Version: %s" % get("CgroupVersion"))
+        lines.append(" Cgroup Version: {}".format(get("CgroupVersion")))
     plugins = get("Plugins") or {}
     lines.append(" Plugins:")
     for kind in ("Volume", "Network", "Log"):
-        lines.append("  %s: %s" % (kind, " ".join(plugins.get(kind) or [])))
+        names = " ".join(plugins.get(kind) or [])
+        lines.append(f"  {kind}: {names}")
     swarm = (get("Swarm") or {}).get("LocalNodeState") or "inactive"
-    lines.append(" Swarm: %s" % swarm)
+    lines.append(f" Swarm: {swarm}")
     lines += [
-        " Runtimes: %s" % " ".join(sorted(get("Runtimes") or {})),
-        " Default Runtime: %s" % get("DefaultRuntime", ""),
-        " Kernel Version: %s" % get("KernelVersion", ""),
-        " Operating System: %s" % get("OperatingSystem", ""),
-        " OSType: %s" % get("OSType", ""),
-        " Architecture: %s" % get("Architecture", ""),
-        " CPUs: %s" % get("NCPU", 0),
-        " Total Memory: %s" % binary_size(get("MemTotal", 0)),
-        " Name: %s" % get("Name", ""),
-        " ID: %s" % get("ID", ""),
-        " Docker Root Dir: %s" % get("DockerRootDir", ""),
-        " Debug Mode: %s" % str(bool(get("Debug"))).lower(),
+        " Runtimes: {}".format(" ".join(sorted(get("Runtimes") or {}))),
+        " Default Runtime: {}".format(get("DefaultRuntime", "")),
+        " Kernel Version: {}".format(get("KernelVersion", "")),
+        " Operating System: {}".format(get("OperatingSystem", "")),
+        " OSType: {}".format(get("OSType", "")),
+        " Architecture: {}".format(get("Architecture", "")),
+        " CPUs: {}".format(get("NCPU", 0)),
+        " Total Memory: {}".format(binary_size(get("MemTotal", 0))),
+        " Name: {}".format(get("Name", "")),
+        " ID: {}".format(get("ID", "")),
+        " Docker Root Dir: {}".format(get("DockerRootDir", "")),
+        " Debug Mode: {}".format(str(bool(get("Debug"))).lower()),
     ]
     if get("Labels"):
         lines.append(" Labels:")
-        lines += ["  %s" % label for label in get("Labels")]
-    lines.append(" Experimental: %s"
-                 % str(bool(get("ExperimentalBuild"))).lower())
+        lines += [f"  {label}" for label in get("Labels")]
+    experimental = str(bool(get("ExperimentalBuild"))).lower()
+    lines.append(f" Experimental: {experimental}")
     registry = get("RegistryConfig") or {}
     insecure = list(registry.get("InsecureRegistryCIDRs") or [])
     insecure += [name for name, index in sorted(
@@ -2919,13 +2945,13 @@ def _info_lines(info):
         if isinstance(index, dict) and not index.get("Secure", True)]
     if insecure:
         lines.append(" Insecure Registries:")
-        lines += ["  %s" % name for name in insecure]
+        lines += [f"  {name}" for name in insecure]
     mirrors = registry.get("Mirrors") or []
     if mirrors:
         lines.append(" Registry Mirrors:")
-        lines += ["  %s" % mirror for mirror in mirrors]
-    lines.append(" Live Restore Enabled: %s"
-                 % str(bool(get("LiveRestoreEnabled"))).lower())
+        lines += [f"  {mirror}" for mirror in mirrors]
+    live_restore = str(bool(get("LiveRestoreEnabled"))).lower()
+    lines.append(f" Live Restore Enabled: {live_restore}")
     return lines
 
 
@@ -2937,7 +2963,7 @@ def binary_size(size):
     while size >= 1024 and unit < len(units) - 1:
         size /= 1024
         unit += 1
-    return "%.4g%s" % (size, units[unit])
+    return f"{size:.4g}{units[unit]}"
 
 
 def parse_filters(values):
@@ -3014,7 +3040,7 @@ def _container_size(container):
     written = container.get("SizeRw") or 0
     total = container.get("SizeRootFs") or 0
     text = human_size(written, 3)
-    return text + (" (virtual %s)" % human_size(total, 3) if total else "")
+    return text + (f" (virtual {human_size(total, 3)})" if total else "")
 
 
 def format_ports(ports):
@@ -3023,10 +3049,10 @@ def format_ports(ports):
     for port in sorted(ports, key=lambda p: (p.get("PrivatePort", 0),
                                              p.get("Type", ""),
                                              p.get("IP", ""))):
-        private = "%s/%s" % (port.get("PrivatePort"), port.get("Type"))
+        private = "{}/{}".format(port.get("PrivatePort"), port.get("Type"))
         if port.get("PublicPort"):
             address = port.get("IP") or "0.0.0.0"
-            cells.append("%s:%s->%s" % (address, port["PublicPort"], private))
+            cells.append(f"{address}:{port['PublicPort']}->{private}")
         elif private not in cells:
             cells.append(private)
     return ", ".join(cells)
@@ -3113,33 +3139,8 @@ def daemon_notice(flags):
         flags: the parsed global FlagSet, daemon flags included.
     """
     value = {flag.names[-1]: flag for flag in flags.flags}
-    command = ["dockerd"]
-    for host in value["-host"].value:
-        command += ["-H", host]
-    if value["-group"].changed:
-        command += ["--group", value["-group"].value]
-    if value["-debug"].value:
-        command.append("--debug")
-    for name in ("-tls", "-tlsverify"):
-        if value[name].value:
-            command.append("-" + name)
-    for name in ("-tlscacert", "-tlscert", "-tlskey"):
-        if value[name].changed:
-            command += ["-" + name, value[name].value]
-    dropped = []
-    for names, kind, _, _, replacement in DAEMON_FLAGS:
-        flag = value[names[-1]]
-        if not flag.changed:
-            continue
-        if replacement is None:
-            dropped.append("-" + names[-1])
-        elif kind == "list":
-            for item in flag.value:
-                command += [replacement, item]
-        elif kind == "bool":
-            command.append("%s=%s" % (replacement, str(flag.value).lower()))
-        else:
-            command += [replacement, str(flag.value)]
+    translated, dropped = _translate_daemon_flags(value)
+    command = ["dockerd"] + _shared_daemon_arguments(value) + translated
     if value["-api-enable-cors"].value:
         dropped.append("--api-enable-cors (dockerd has --api-cors-header)")
     import shlex
@@ -3153,6 +3154,55 @@ def daemon_notice(flags):
     return "\n".join(lines)
 
 
+def _shared_daemon_arguments(value):
+    """Return dockerd arguments for the flags the client shares with it.
+
+    Args:
+        value: the global flags by their last name (``"-host"``).
+    """
+    arguments = []
+    for host in value["-host"].value:
+        arguments += ["-H", host]
+    if value["-group"].changed:
+        arguments += ["--group", value["-group"].value]
+    if value["-debug"].value:
+        arguments.append("--debug")
+    for name in ("-tls", "-tlsverify"):
+        if value[name].value:
+            arguments.append("-" + name)
+    for name in ("-tlscacert", "-tlscert", "-tlskey"):
+        if value[name].changed:
+            arguments += ["-" + name, value[name].value]
+    return arguments
+
+
+def _translate_daemon_flags(value):
+    """Return dockerd arguments for the daemon-only flags given, and the
+    flags dockerd has no equivalent for.
+
+    Args:
+        value: the global flags by their last name (``"-host"``).
+
+    Returns:
+        ``(arguments, dropped)``: two lists of strings.
+    """
+    arguments, dropped = [], []
+    for names, kind, _, _, replacement in DAEMON_FLAGS:
+        flag = value[names[-1]]
+        if not flag.changed:
+            continue
+        if replacement is None:
+            dropped.append("-" + names[-1])
+        elif kind == "list":
+            for item in flag.value:
+                arguments += [replacement, item]
+        elif kind == "bool":
+            arguments.append(f"{replacement}={str(flag.value).lower()}")
+        else:
+            arguments += [replacement, str(flag.value)]
+    return arguments, dropped
+
+
 def setup_logging(debug, level):
     """Send the ``pydocker`` logger to stderr at docker's level names.
 
@@ -3164,8 +3214,8 @@ def setup_logging(debug, level):
               "error": logging.ERROR, "fatal": logging.CRITICAL,
               "panic": logging.CRITICAL}
     if level.lower() not in levels:
-        raise FlagError('invalid argument "%s" for "-l, --log-level" flag: '
-                        'not a valid logrus Level: "%s"' % (level, level))
+        raise FlagError(f'invalid argument "{level}" for "-l, --log-level" '
+                        f'flag: not a valid logrus Level: "{level}"')
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
@@ -3205,6 +3255,22 @@ def client_from_flags(flags, environ):
     return Client(host or None, tls=context, version=version)
 
 
+def _refuse_daemon_flags(value):
+    """Reject daemon-only flags given without ``-d``, as unknown flags.
+
+    Raises:
+        FlagError: worded as docker's client words an unknown flag.
+    """
+    for names, *_ in DAEMON_FLAGS:
+        flag = value[names[-1]]
+        if not flag.changed:
+            continue
+        if flag.used_as.startswith("--"):
+            raise FlagError(f"unknown flag: {flag.used_as}")
+        letters = flag.used_as[1:]
+        raise FlagError(f"unknown shorthand flag: '{letters}' in -{letters}")
+
+
 def main(argv=None):
     """Run one pydocker command line; return the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -3214,20 +3280,11 @@ def main(argv=None):
         flags.parse(argv)
         value = {flag.names[-1]: flag for flag in flags.flags}
         if not value["-daemon"].value:
-            for names, *_ in DAEMON_FLAGS:
-                flag = value[names[-1]]
-                if flag.changed:
-                    raise FlagError(("unknown flag: %s" if flag.used_as
-                                     .startswith("--") else
-                                     "unknown shorthand flag: '%s' in -%s")
-                                    % ((flag.used_as,) if flag.used_as
-                                       .startswith("--") else
-                                       (flag.used_as[1:],
-                                        flag.used_as[1:])))
+            _refuse_daemon_flags(value)
         for warning in flags.warnings:
             stderr.write(warning + "\n")
         if value["-version"].value:
-            sys.stdout.write("pydocker version %s\n" % __version__)
+            sys.stdout.write(f"pydocker version {__version__}\n")
             return 0
         setup_logging(value["-debug"].value, value["-log-level"].value)
         if value["-daemon"].value:
@@ -3239,10 +3296,10 @@ def main(argv=None):
         sys.stdout.write(DockerCli().help_text())
         return 0
     except FlagError as error:
-        stderr.write("%s\nSee 'pydocker --help'.\n" % error)
+        stderr.write(f"{error}\nSee 'pydocker --help'.\n")
         return error.exit_code
     except DockerError as error:
-        stderr.write("%s\n" % error)
+        stderr.write(f"{error}\n")
         return error.exit_code
     cli = DockerCli(client)
     if not flags.args:

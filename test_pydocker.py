@@ -721,12 +721,12 @@ class Terminal:
         while wanted not in self.output:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError("no %r on the terminal; got %r"
-                                     % (wanted, self.output[-2000:]))
+                raise AssertionError(f"no {wanted!r} on the terminal; "
+                                     f"got {self.output[-2000:]!r}")
             ready, _, _ = select.select([self.master], [], [], remaining)
             if ready and not self._read_some():
-                raise AssertionError("terminal closed before %r; got %r"
-                                     % (wanted, self.output[-2000:]))
+                raise AssertionError(f"terminal closed before {wanted!r}; "
+                                     f"got {self.output[-2000:]!r}")
         return self.output
 
     def _read_some(self):
@@ -853,7 +853,7 @@ class TestCmdPull:
 
     def test_pull_by_digest(self, engine, env, test_image):
         name = test_image.name_plain.rsplit(":", 1)[0]
-        reference = "%s@%s" % (name, test_image.digest)
+        reference = f"{name}@{test_image.digest}"
         remove_image(engine, reference)
         done = run_pydocker(env, "pull", reference)
         assert done.returncode == 0, text(done.stderr)
@@ -880,8 +880,8 @@ class TestCmdPull:
         lines = text(done.stderr).splitlines()
         assert lines[0].startswith("Error response from daemon:")
         assert "no basic auth credentials" in lines[0]
-        assert lines[1] == ("Log in with 'pydocker login %s' and pull again"
-                            % registry)
+        assert lines[1] == (f"Log in with 'pydocker login {registry}' "
+                            "and pull again")
         assert "Please login" not in text(done.stdout)
 
     def test_login_then_pull_from_auth_registry(
@@ -895,8 +895,8 @@ class TestCmdPull:
         saved = config_dir / "config.json"
         assert (saved.stat().st_mode & 0o777) == 0o600
         entry = json.loads(saved.read_text())["auths"][auth_registry.address]
-        assert base64.b64decode(entry["auth"]).decode() == "%s:%s" % (
-            auth_registry.username, auth_registry.password)
+        assert base64.b64decode(entry["auth"]).decode() == (
+            f"{auth_registry.username}:{auth_registry.password}")
         assert auth_registry.password not in text(login.stdout + login.stderr)
 
         done = run_pydocker(env, "pull", test_image.name_auth)
@@ -905,8 +905,8 @@ class TestCmdPull:
 
         logout = run_pydocker(env, "logout", auth_registry.address)
         assert logout.returncode == 0
-        assert text(logout.stdout) == ("Removing login credentials for %s\n"
-                                       % auth_registry.address)
+        assert text(logout.stdout) == ("Removing login credentials for "
+                                       f"{auth_registry.address}\n")
         saved_after = json.loads(saved.read_text())
         assert auth_registry.address not in saved_after.get("auths", {})
 
@@ -1050,10 +1050,10 @@ class TestCmdSystem:
         out = text(done.stdout)
         server = json.loads(engine.docker(
             "version", "--format", "{{json .Server}}").stdout)
-        assert " Version:           %s\n" % pydocker.__version__ in out
+        assert f" Version:           {pydocker.__version__}\n" in out
         assert " API version:       1.41\n" in out
-        assert "  Version:          %s\n" % server["Version"] in out
-        assert "  API version:      %s (minimum version %s)\n" % (
+        assert "  Version:          {}\n".format(server["Version"]) in out
+        assert "  API version:      {} (minimum version {})\n".format(
             server["ApiVersion"], server["MinAPIVersion"]) in out
 
     def test_info_shows_engine_facts(self, engine, env):
@@ -1062,10 +1062,10 @@ class TestCmdSystem:
         facts = json.loads(engine.docker("info", "--format",
                                          "{{json .}}").stdout)
         out = text(done.stdout)
-        assert " Server Version: %s\n" % facts["ServerVersion"] in out
+        assert " Server Version: {}\n".format(facts["ServerVersion"]) in out
         assert " Storage Driver: vfs\n" in out
-        assert " Docker Root Dir: %s\n" % facts["DockerRootDir"] in out
-        assert " Images: %d\n" % facts["Images"] in out
+        assert " Docker Root Dir: {}\n".format(facts["DockerRootDir"]) in out
+        assert f" Images: {facts['Images']:d}\n" in out
 
     @pytest.mark.parametrize("version", ["1.24", "1.40"])
     def test_pinned_api_version_is_used(self, engine, config_dir,
@@ -1073,8 +1073,8 @@ class TestCmdSystem:
         env = pydocker_env(engine, config_dir, DOCKER_API_VERSION=version)
         done = run_pydocker(env, "-D", "version")
         assert done.returncode == 0, text(done.stderr)
-        assert " API version:       %s\n" % version in text(done.stdout)
-        assert "/v%s/version" % version in text(done.stderr)
+        assert f" API version:       {version}\n" in text(done.stdout)
+        assert f"/v{version}/version" in text(done.stderr)
         assert "/_ping" not in text(done.stderr)
         for args in (["images"], ["ps", "-a"], ["info"],
                      ["inspect", busybox_image]):
@@ -1105,9 +1105,9 @@ class TestCmdSystem:
 
     def test_missing_engine_socket(self, tmp_path, config_dir, engine):
         env = pydocker_env(engine, config_dir,
-                           DOCKER_HOST="unix://%s/none.sock" % tmp_path)
+                           DOCKER_HOST=f"unix://{tmp_path}/none.sock")
         done = run_pydocker(env, "ps")
         assert done.returncode == 1
         assert text(done.stderr) == (
-            "Cannot connect to the Docker daemon at unix://%s/none.sock. "
-            "Is the docker daemon running?\n" % tmp_path)
+            "Cannot connect to the Docker daemon at "
+            f"unix://{tmp_path}/none.sock. Is the docker daemon running?\n")
