@@ -55,6 +55,7 @@ __all__ = [
     "NotFound",
     "Reference",
     "StreamError",
+    "VersionError",
     "__version__",
     "encode_auth",
     "human_duration",
@@ -186,6 +187,10 @@ class StreamError(DockerError):
 
 class AuthError(DockerError):
     """A registry refused the credentials, or none could be had."""
+
+
+class VersionError(DockerError):
+    """The engine's API version is too old for the engine or a feature."""
 
 
 class InvalidReference(DockerError):
@@ -414,7 +419,7 @@ class FlagSet:
                 if letter == "h":
                     raise HelpRequested(self.usage())
                 raise FlagError("unknown shorthand flag: "
-                                f"'{letter}' in {word}")
+                                f"'{letter}' in -{letters[position:]}")
             rest = letters[position + 1:]
             if flag.kind == "bool":
                 if rest.startswith("="):
@@ -428,7 +433,7 @@ class FlagSet:
                 return index
             if index >= len(args):
                 raise FlagError("flag needs an argument: "
-                                f"'{letter}' in {word}")
+                                f"'{letter}' in -{letters[position:]}")
             flag.set(args[index])
             return index + 1
         return index
@@ -817,6 +822,8 @@ class Client:
         if self._response is not None and not self._response.isclosed():
             # A stream was left unread: its connection cannot be reused.
             self.close()
+        if self._connection is not None and self._connection.sock is None:
+            self.close()  # the engine closed it after its last answer
         if self._connection is None:
             self._connection = open_connection(self.host, self.tls,
                                                self.timeout)
@@ -932,6 +939,11 @@ class Client:
                 self.close()
                 if reused and attempt == 1 and not chunked:
                     continue
+                if self.tls is None and self.host.startswith("tcp://"):
+                    raise ConnectError(
+                        f"error during connect: {self.host} closed the "
+                        "connection without answering: does it expect TLS "
+                        "(--tlsverify)?") from None
                 raise self._connect_error(error) from None
             except http.client.BadStatusLine as error:
                 self.close()
@@ -962,8 +974,13 @@ class Client:
             self.close()
             return ConnectError(f"error during connect: {self.host} expects "
                                 "TLS: use --tlsverify (or --tls)")
-        if not message:
-            message = f"{response.status:d} {response.reason}"
+        if message is text:
+            message = _one_line(text)
+        if not message or message.startswith("<"):
+            # Empty, or an HTML page from a proxy: the status says more.
+            phrase = http.client.responses.get(response.status,
+                                               response.reason)
+            message = f"{response.status:d} {phrase}"
         kind = NotFound if response.status == 404 else APIError
         return kind(response.status, message)
 
@@ -974,7 +991,7 @@ class Client:
 
         Raises:
             ConnectError: the engine cannot be reached.
-            APIError: the engine speaks only versions older than 1.24.
+            VersionError: the engine speaks only versions older than 1.24.
         """
         if self.api_version is None:
             self.ping()
@@ -993,8 +1010,8 @@ class Client:
         except ConfigError:
             return parse_api_version(MIN_API_VERSION)
         if version < parse_api_version(MIN_API_VERSION):
-            raise APIError(0, f"the engine speaks API version {header}; "
-                           f"pydocker needs {MIN_API_VERSION} or newer")
+            raise VersionError(f"the engine speaks API version {header}; "
+                               f"pydocker needs {MIN_API_VERSION} or newer")
         return version
 
     def ping(self):
@@ -1006,7 +1023,9 @@ class Client:
         try:
             response = self.request("HEAD", "/_ping", versioned=False)
         except APIError as error:
-            if error.status not in (404, 405):
+            # A HEAD answer has no body, so a 400 that explains itself
+            # (plain HTTP sent to a TLS port) must be asked again by GET.
+            if error.status not in (400, 404, 405):
                 raise
             response = self.request("GET", "/_ping", versioned=False)
         response.read()
@@ -1017,19 +1036,19 @@ class Client:
         """Refuse ``feature`` when the engine's API is older than needed.
 
         Raises:
-            APIError: naming the version the feature needs.
+            VersionError: naming the version the feature needs.
         """
         if self.negotiate() < parse_api_version(minimum):
             spoken = format_api_version(self.api_version)
-            raise APIError(0, f"{feature} requires API version {minimum}, "
-                           f"but the engine speaks {spoken}")
+            raise VersionError(f"{feature} requires API version {minimum}, "
+                               f"but the engine speaks {spoken}")
 
     # Small request helpers -------------------------------------------------
 
     def _json(self, method, path, params=None, body=None, headers=None):
         """Send a request and return its decoded JSON answer (or None)."""
         response = self.request(method, path, params, body, headers)
-        raw = response.read()
+        raw = read_all(response)
         self._response = None
         if not raw.strip():
             return None
@@ -1138,9 +1157,38 @@ class Client:
     def inspect_raw(self, kind, name):
         """Return the raw JSON bytes describing a container or image."""
         response = self.request("GET", f"/{kind}/{quote(name)}/json")
-        raw = response.read()
+        raw = read_all(response)
         self._response = None
         return raw
+
+
+def _one_line(text, limit=300):
+    """Fold whitespace so that ``text`` prints as one line, cut short."""
+    folded = " ".join(text.split())
+    return folded if len(folded) <= limit else folded[:limit - 3] + "..."
+
+
+def read_all(response):
+    """Read a whole (non-streamed) answer.
+
+    Raises:
+        StreamError: the connection failed before the answer's end.
+    """
+    try:
+        return response.read()
+    except (OSError, http.client.HTTPException) as error:
+        raise _read_failure(error) from None
+
+
+def _read_failure(error):
+    """Return the StreamError for a read that failed with ``error``."""
+    if isinstance(error, http.client.IncompleteRead):
+        return StreamError("the engine's answer ended in the middle of a "
+                           "message: connection lost")
+    if isinstance(error, http.client.HTTPException):
+        return StreamError("malformed HTTP in the engine's answer")
+    reason = _reason(error) or "connection lost"
+    return StreamError(f"error reading the engine's answer: {reason}")
 
 
 def quote(name):
@@ -1190,12 +1238,12 @@ def json_messages(response):
             try:
                 value, position = decoder.raw_decode(buffer, position)
             except json.JSONDecodeError as error:
+                if not _cut_short(error, buffer):
+                    raise StreamError("malformed JSON in the engine's "
+                                      f"answer: {error.msg}") from None
                 if not chunk:
                     raise StreamError("the engine's answer ended in the "
                                       "middle of a message") from None
-                if _json_error_is_final(error, buffer):
-                    raise StreamError("malformed JSON in the engine's "
-                                      f"answer: {error.msg}") from None
                 break
             yield value
         buffer = buffer[position:]
@@ -1215,18 +1263,23 @@ def _read_chunk(response):
     try:
         return response.read1(STREAM_CHUNK)
     except (OSError, http.client.HTTPException) as error:
-        reason = _reason(error) or "connection lost"
-        raise StreamError("error reading the engine's answer: "
-                          f"{reason}") from None
+        raise _read_failure(error) from None
 
 
-def _json_error_is_final(error, buffer):
-    """Tell a broken JSON value from one whose end has not arrived yet."""
+def _cut_short(error, buffer):
+    """Tell a JSON value whose end is missing from a broken one.
+
+    A value cut short fails in an unterminated string, at the very end,
+    or on the start of a literal or number that the end cut off.
+    """
     if error.msg.startswith("Unterminated string"):
-        return False
-    # A value cut short fails within a few characters of the end (a partial
-    # literal such as "tru" or a number); anything earlier is broken.
-    return error.pos < len(buffer) - 16
+        return True
+    rest = buffer[error.pos:].rstrip()
+    if error.msg.startswith("Invalid \\uXXXX escape"):
+        return len(rest) < 6  # the escape's hex digits are still coming
+    return (not rest or any(word.startswith(rest)
+                            for word in ("true", "false", "null"))
+            or re.fullmatch(r"-?[0-9.eE+-]*", rest) is not None)
 
 
 # =========================================================================
@@ -1613,9 +1666,8 @@ def parse_reference(text):
     remainder, at, digest = text.partition("@")
     if at and not _DIGEST.fullmatch(digest):
         raise InvalidReference("invalid reference format")
-    if at and digest.startswith("sha256:") and not re.fullmatch(
-            r"sha256:[a-f0-9]{64}", digest):
-        raise InvalidReference("invalid reference format")
+    if at:
+        _check_digest(digest)
     name, tag = split_repository_tag(remainder)
     if tag and not _TAG.fullmatch(tag) or remainder.endswith(":"):
         raise InvalidReference("invalid reference format")
@@ -1629,6 +1681,20 @@ def parse_reference(text):
         raise InvalidReference("invalid reference format: repository name "
                                "must not be more than 255 characters")
     return Reference(domain, path, tag or None, digest or None)
+
+
+_DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+
+
+def _check_digest(digest):
+    """Raise InvalidReference unless ``digest`` is one docker accepts."""
+    algorithm, _, encoded = digest.partition(":")
+    if algorithm not in _DIGEST_LENGTHS:
+        raise InvalidReference("unsupported digest algorithm")
+    if not re.fullmatch(r"[a-f0-9]+", encoded):
+        raise InvalidReference("invalid checksum digest format")
+    if len(encoded) != _DIGEST_LENGTHS[algorithm]:
+        raise InvalidReference("invalid checksum digest length")
 
 
 def _split_domain(name):
@@ -1872,6 +1938,7 @@ class ConfigFile:
         Raises:
             ConfigError: the file cannot be written or a helper failed.
         """
+        self.check_writable()
         helper = self.helper_for(key)
         if helper:
             secret = identity_token or password or ""
@@ -1901,6 +1968,7 @@ class ConfigFile:
         Raises:
             ConfigError: the file cannot be written or a helper failed.
         """
+        self.check_writable()
         found = self._stored_entry(key) is not None
         helper = self.helper_for(key)
         if helper:
@@ -1924,21 +1992,26 @@ class ConfigFile:
         Raises:
             ConfigError: the file is broken or cannot be written.
         """
-        self._refuse_if_broken()
+        self.check_writable()
         folder = os.path.dirname(self.path)
         _make_private_folder(folder)
         with _folder_lock(folder):
             fresh = ConfigFile.load(folder)
             if fresh.broken:
                 self.broken, self.warning = True, fresh.warning
-                self._refuse_if_broken()
+                self.check_writable()
             if not fresh.legacy:
                 self.data = fresh.data
             change(self.data)
             self.save()
             self.legacy = False
 
-    def _refuse_if_broken(self):
+    def check_writable(self):
+        """Refuse to go on when the file could not be read.
+
+        Raises:
+            ConfigError: saying why, so the user can fix the file.
+        """
         if self.broken:
             cause = self.warning.split(": ", 2)[-1]
             raise ConfigError(f"refusing to overwrite {self.path}: it could "
@@ -1951,7 +2024,7 @@ class ConfigFile:
             ConfigError: the file is broken or cannot be written.
         """
         import tempfile
-        self._refuse_if_broken()
+        self.check_writable()
         target = os.path.realpath(self.path)
         folder = os.path.dirname(target)
         _make_private_folder(folder)
@@ -2745,8 +2818,7 @@ class DockerCli:
             raise FlagError(f'"{flags.name}" requires at most 1 argument.',
                             exit_code=1)
         key = registry_key(flags.args[0] if flags.args else HUB_KEY)
-        if self.config.broken:
-            self.config.update(lambda data: None)  # refuses, with a reason
+        self.config.check_writable()
         self.out(f"Removing login credentials for {key}")
         self.config.erase_auth(key)
         return 0
