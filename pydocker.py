@@ -2769,7 +2769,10 @@ def open_input(path):
     try:
         return open(path, "rb")
     except OSError as error:
-        raise DockerError(f"open {path}: {_reason(error)}") from None
+        reason = _reason(error)
+        # Go words system errors in lower case: "no such file or directory".
+        raise DockerError(f"open {path}: {reason[:1].lower()}{reason[1:]}"
+                          ) from None
 
 
 def write_atomically(path, chunks):
@@ -3941,7 +3944,7 @@ def event_timestamp(text, now):
     without a zone are local.
 
     Raises:
-        FlagError: none of these.
+        DockerError: none of these.
     """
     import datetime
     seconds = go_duration_seconds(text) if text != "0" else None
@@ -3953,16 +3956,16 @@ def event_timestamp(text, now):
         r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d)(?::(\d\d)(?::(\d\d)(\.\d+)?)?)?)?"
         r"(Z|z|[+-]\d\d:\d\d)?", text)
     if not match:
-        raise FlagError("failed to parse value as time or duration: "
-                        f"{go_quote(text)}", exit_code=1)
+        raise DockerError("failed to parse value as time or duration: "
+                          f"{go_quote(text)}")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     try:
         moment = datetime.datetime(int(year), int(month), int(day),
                                    int(hour or 0), int(minute or 0),
                                    int(second or 0))
     except ValueError as error:
-        raise FlagError(f"parsing time {go_quote(text)}: {error}",
-                        exit_code=1) from None
+        raise DockerError(f"parsing time {go_quote(text)}: {error}"
+                          ) from None
     if zone in ("Z", "z"):
         moment = moment.replace(tzinfo=datetime.timezone.utc)
     elif zone:
