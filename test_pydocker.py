@@ -34,6 +34,7 @@ import termios
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -1976,6 +1977,155 @@ class TestCredentialHelpers:
 
 
 # =========================================================================
+# Build context: .dockerignore rules and the streamed tar
+# =========================================================================
+
+# (.dockerignore text, path, whether the path is left out)
+DOCKERIGNORE_CASES = [
+    ("skip.txt", "skip.txt", True),
+    ("skip.txt", "sub/skip.txt", False),
+    ("/skip.txt", "skip.txt", True),
+    ("./a/../skip.txt", "skip.txt", True),
+    ("# skip.txt", "skip.txt", False),
+    ("*.log", "a.log", True),
+    ("*.log", "sub/a.log", False),
+    ("**/*.log", "sub/deep/a.log", True),
+    ("**/*.log", "a.log", True),
+    ("sub", "sub/deep/file", True),
+    ("sub/**", "sub/deep/file", True),
+    ("sub/**", "sub", False),
+    ("**/target", "a/b/target/x", True),
+    ("a?c", "abc", True),
+    ("a?c", "a/c", False),
+    ("a*c", "a/c", False),
+    ("[ab].txt", "b.txt", True),
+    ("x\\*y", "x*y", True),
+    ("x\\*y", "xzy", False),
+    ("file.(txt)", "file.(txt)", True),
+    ("*\n!keep.md", "keep.md", False),
+    ("*\n!keep.md", "other.md", True),
+    ("*.md\n!keep.md\nkeep.md", "keep.md", True),
+    ("sub\n!sub/keep", "sub/keep", False),
+    ("sub\n!sub/keep", "sub/other", True),
+    ("  spaced.txt  ", "spaced.txt", True),
+]
+
+
+class TestDockerignore:
+
+    @pytest.mark.parametrize(
+        "ignore, path, excluded", DOCKERIGNORE_CASES,
+        ids=[f"{i}-{case[1]}" for i, case in enumerate(DOCKERIGNORE_CASES)])
+    def test_pattern_rules(self, ignore, path, excluded):
+        patterns = pydocker.read_dockerignore(ignore)
+        assert pydocker.IgnoreMatcher(patterns).excluded(path) is excluded
+
+    def test_read_keeps_exception_marks_and_drops_comments(self):
+        text = "\ufeff# comment\n/abs/path\n\n! /inverted\nlast\n"
+        assert pydocker.read_dockerignore(text) == [
+            "abs/path", "!inverted", "last"]
+
+    def test_lone_exclamation_is_an_error(self):
+        with pytest.raises(pydocker.ConfigError, match="illegal exclusion"):
+            pydocker.IgnoreMatcher(pydocker.read_dockerignore("!\n"))
+
+    def _context(self, tmp_path, ignore, files):
+        for name in files:
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(name)
+        (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+        if ignore is not None:
+            (tmp_path / ".dockerignore").write_text(ignore)
+        members = pydocker.context_members(str(tmp_path), "Dockerfile")
+        data = b"".join(pydocker.tar_stream(members))
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            return {member.name: (archive.extractfile(member).read()
+                                  if member.isfile() else None)
+                    for member in archive.getmembers()}
+
+    def test_context_tar_leaves_out_ignored_files(self, tmp_path):
+        names = self._context(tmp_path, "secret*\nbuild\n!build/keep\n", [
+            "app.py", "secret.key", "build/out.o", "build/keep",
+            "lib/util.py"])
+        assert names["app.py"] == b"app.py"
+        assert names["build/keep"] == b"build/keep"
+        assert "lib" in names and names["lib/util.py"] == b"lib/util.py"
+        for gone in ("secret.key", "build/out.o", "build"):
+            assert gone not in names
+
+    def test_dockerfile_and_dockerignore_are_always_sent(self, tmp_path):
+        names = self._context(tmp_path, "*\n", ["a.txt"])
+        assert set(names) == {"Dockerfile", ".dockerignore"}
+
+    def test_excluded_folder_without_exception_is_not_entered(
+            self, tmp_path):
+        (tmp_path / "locked").mkdir(mode=0o000)
+        try:
+            names = self._context(tmp_path, "locked\n", ["a.txt"])
+        finally:
+            (tmp_path / "locked").chmod(0o755)
+        assert "locked" not in names and "a.txt" in names
+
+    def test_tar_stream_reads_files_in_bounded_pieces(self, tmp_path):
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(3 * 65536 + 100))
+        info = os.lstat(big)
+        pieces = list(pydocker.tar_stream([("big.bin", str(big), info)],
+                                          chunk_size=65536))
+        assert max(len(piece) for piece in pieces) <= 65536
+        data = b"".join(pieces)
+        assert len(data) % 512 == 0
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            member = archive.getmember("big.bin")
+            assert archive.extractfile(member).read() == big.read_bytes()
+
+    @pytest.mark.parametrize("head, expected", [
+        (b"\x1f\x8b\x08\x00", True),
+        (b"FROM busybox\n" + b" " * 600, False),
+        (b"", False),
+    ], ids=["gzip", "dockerfile", "empty"])
+    def test_looks_like_tar(self, head, expected):
+        assert pydocker.looks_like_tar(head) is expected
+
+    def test_looks_like_tar_on_a_real_header(self):
+        data = _tar_bytes(lambda archive: _add_file(archive, "x", b"y"))
+        assert pydocker.looks_like_tar(data[:512])
+
+
+class TestEventTimestamps:
+    NOW = 1_700_000_000.25
+
+    @pytest.mark.parametrize("text, expected", [
+        ("10m", "1699999400"),
+        ("1h30m", "1699994600"),
+        ("1700000000", "1700000000"),
+        ("1700000000.5", "1700000000.5"),
+        ("2024-05-01T10:00:00Z", "1714557600.000000000"),
+        ("2024-05-01T10:00:00.5+02:00", "1714550400.500000000"),
+    ], ids=["minutes", "hours-minutes", "unix", "unix-fraction",
+            "rfc3339-utc", "rfc3339-offset"])
+    def test_event_timestamp(self, text, expected):
+        assert pydocker.event_timestamp(text, self.NOW) == expected
+
+    def test_bad_timestamp_is_docker_error(self):
+        with pytest.raises(pydocker.DockerError, match=(
+                'failed to parse value as time or duration: "soon"')):
+            pydocker.event_timestamp("soon", self.NOW)
+
+    def test_format_event_sorts_attributes(self, monkeypatch):
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+        line = pydocker.format_event({
+            "Type": "container", "Action": "start",
+            "Actor": {"ID": "abc", "Attributes": {"name": "x",
+                                                  "image": "busybox"}},
+            "timeNano": 1_700_000_000_123_456_789})
+        assert line == ("2023-11-14T22:13:20.123456789Z container start abc "
+                        "(image=busybox, name=x)")
+
+
+# =========================================================================
 # Fixtures: a fake engine that replays scripted bytes
 # =========================================================================
 
@@ -2898,6 +3048,70 @@ class TestFakeDaemonSecrets:
         for secret in (self.PASSWORD, auth, header):
             assert secret not in result.stdout
             assert secret not in result.stderr
+
+
+# =========================================================================
+# TestFakeDaemonSearch: Docker Hub's search, which the sandbox cannot reach
+# =========================================================================
+
+SEARCH_RESULTS = [
+    {"name": "busybox", "description": "Busybox base image.",
+     "star_count": 3300, "is_official": True, "is_automated": False},
+    {"name": "someone/busybox-with-a-very-long-name",
+     "description": "A description long enough that docker cuts it "
+     "short\nacross lines", "star_count": 2, "is_official": False},
+]
+
+
+class TestFakeDaemonSearch:
+
+    def test_search_table_truncates_description(self, fake_daemon,
+                                                run_cli):
+        fake_daemon.on("GET", "/images/search",
+                       json_response(200, SEARCH_RESULTS))
+        code, out, err = run_cli("search", "--limit", "5", "-f",
+                                 "is-official=true", "busybox")
+        assert (code, err) == (0, b"")
+        lines = out.decode().splitlines()
+        assert lines[0].split() == ["NAME", "DESCRIPTION", "STARS",
+                                    "OFFICIAL"]
+        assert lines[1].split()[-2:] == ["3300", "[OK]"]
+        assert "A description long enough that docker cuts i\u2026" \
+            in lines[2]
+        assert lines[2].rstrip().endswith("2")
+        query = fake_daemon.requests[-1].query
+        assert "term=busybox" in query and "limit=5" in query
+        assert "is-official" in urllib.parse.unquote(query)
+
+    def test_search_no_trunc_keeps_description_on_one_line(
+            self, fake_daemon, run_cli):
+        fake_daemon.on("GET", "/images/search",
+                       json_response(200, SEARCH_RESULTS))
+        code, out, _ = run_cli("search", "--no-trunc", "busybox")
+        assert code == 0
+        assert "docker cuts it short across lines" in out.decode()
+
+    def test_search_sends_hub_credentials(self, tmp_path, fake_daemon,
+                                          run_cli):
+        auth = base64.b64encode(b"hubuser:hubpass").decode()
+        write_cli_config(tmp_path, {"auths": {
+            "https://index.docker.io/v1/": {"auth": auth}}})
+        fake_daemon.on("GET", "/images/search", json_response(200, []))
+        code, out, _ = run_cli("search", "busybox")
+        assert code == 0
+        header = fake_daemon.requests[-1].header("X-Registry-Auth")
+        assert json.loads(base64.urlsafe_b64decode(header))[
+            "username"] == "hubuser"
+
+    def test_search_engine_error_is_one_line(self, fake_daemon, run_cli):
+        message = ('Get "https://index.docker.io/v1/search?q=x&n=25": '
+                   "dial tcp: lookup index.docker.io: no such host")
+        fake_daemon.on("GET", "/images/search",
+                       json_response(500, {"message": message}))
+        code, out, err = run_cli("search", "x")
+        assert (code, out) == (1, b"")
+        assert assert_one_clean_line(err) == (
+            "Error response from daemon: " + message)
 
 
 # =========================================================================
