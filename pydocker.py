@@ -3722,7 +3722,11 @@ class DockerCli:
                               "Set the target build stage to build.")
         self.parse(flags, args, exactly=1)
         for tag in tags.value:
-            parse_reference(tag)  # a bad name fails before any upload
+            try:
+                parse_reference(tag)  # a bad name fails before any upload
+            except InvalidReference as error:
+                raise FlagError(f'invalid argument "{tag}" for "-t, --tag" '
+                                f"flag: {error}") from None
         params = {
             "t": tags.value or None, "q": quiet.value,
             "nocache": no_cache.value, "pull": pull.value,
@@ -3757,10 +3761,12 @@ class DockerCli:
                 self.stderr.write(output.getvalue())
             raise
         if quiet.value:
+            # The engine gives the ID as an aux value, or (quiet) as the
+            # last line of the stream.
+            lines = output.getvalue().decode("utf-8", "replace").split()
             ident = next((item["ID"] for item in aux
                           if isinstance(item, dict) and item.get("ID")),
-                         output.getvalue().decode("utf-8", "replace")
-                         .strip())
+                         lines[-1] if lines else "")
             self.out(ident)
         return 0
 
@@ -3785,8 +3791,8 @@ class DockerCli:
             return None
         root = os.path.abspath(source)
         if not os.path.isdir(root):
-            raise DockerError(f"unable to prepare context: path {source!r} "
-                              "not found")
+            raise DockerError("unable to prepare context: path "
+                              f"{go_quote(source)} not found")
         extra = []
         if dockerfile == "-":
             data = self.stdin.read()
