@@ -4051,9 +4051,11 @@ class TestCmdCredentialHelper:
             pulled = run_pydocker(env, "pull", name)
             assert pulled.returncode == 0, text(pulled.stderr)
             assert image_exists(engine, name)
-            built = run_pydocker(env, "build", "-q", "--pull", "-",
+            built = run_pydocker(env, "-D", "build", "-q", "--pull", "-",
                                  input=f"FROM {name}\n".encode())
             assert built.returncode == 0, text(built.stderr)
+            assert "'X-Registry-Config': '<redacted>'" in text(
+                built.stderr)
             asked = [data.strip() for action, data in helper.calls()
                      if action == "get"]
             assert asked.count(auth_registry.address) >= 2
