@@ -3527,10 +3527,13 @@ class DockerCli:
                               "empty")
         else:
             handle = self.stdin
-        with handle:
+        try:
             # Progress bars only make sense on a terminal, as in docker.
             self._render(self.client.load(
                 file_chunks(handle), quiet.value or not self.stdout_tty))
+        finally:
+            if handle is not self.stdin:
+                handle.close()
         return 0
 
     def cmd_import(self, *args):
