@@ -31,6 +31,7 @@ by name.  The file reads top to bottom in dependency order:
     Stream rendering JSON progress messages on a terminal and off it
     References       image references and registry keys
     Auth and config  config.json, credential helpers, X-Registry-Auth
+    Build context    .dockerignore rules, the context as a streamed tar
     DockerCli        the commands
     main             the process entry point
 """
@@ -880,7 +881,11 @@ class Client:
                     continue
                 if value is True:
                     value = "1"
-                pairs.append((key, str(value)))
+                if isinstance(value, (list, tuple)):
+                    # A repeated key: build's ``t``, import's ``changes``.
+                    pairs.extend((key, str(item)) for item in value)
+                else:
+                    pairs.append((key, str(value)))
             if pairs:
                 path += "?" + urllib.parse.urlencode(pairs)
         return self._base + path
@@ -892,7 +897,8 @@ class Client:
         Args:
             method: the HTTP method.
             path: the API path without the version, e.g. ``/images/json``.
-            params: query values; None and False are left out, True is 1.
+            params: query values; None and False are left out, True is 1,
+                a list repeats its key.
             body: bytes, a dict or list (sent as JSON), an iterable of bytes
                 (sent chunked) or None.
             headers: extra headers for this request.
@@ -1096,6 +1102,22 @@ class Client:
         """
         return self._post("/auth", body=auth) or {}
 
+    def events(self, since=None, until=None, filters=None):
+        """Yield the engine's events as they happen.
+
+        Args:
+            since, until: Unix timestamps as text (``"1700000000.5"``);
+                without ``until`` the stream goes on until closed.
+            filters: ``{"key": ["value", ...]}``.
+        """
+        return self._stream_json("GET", "/events", {
+            "since": since, "until": until,
+            "filters": encode_filters(filters)})
+
+    def disk_usage(self):
+        """Return the engine's ``/system/df`` answer."""
+        return self._get("/system/df") or {}
+
     # Images ----------------------------------------------------------------
 
     def images(self, all=False, filters=None):  # noqa: A002 - API word
@@ -1141,6 +1163,109 @@ class Client:
         return self._delete(f"/images/{quote(image)}",
                             {"force": force, "noprune": noprune}) or []
 
+    def push(self, reference, auth=None, all_tags=False):
+        """Push an image and yield the engine's progress messages.
+
+        Args:
+            reference: a ``Reference`` or text such as ``host/name:tag``.
+            auth: the credentials dict (see ``encode_auth``) or None.
+            all_tags: push every local tag of the repository.
+
+        Raises:
+            APIError: the engine refused; StreamError: the push failed.
+        """
+        if not isinstance(reference, Reference):
+            reference = parse_reference(reference)
+        params = {} if all_tags else {"tag": reference.tag or "latest"}
+        headers = {"X-Registry-Auth": encode_auth(auth or {})}
+        return self._stream_json(
+            "POST", f"/images/{quote(reference.name)}/push", params,
+            headers=headers)
+
+    def build(self, context, params=None, registry_config=None):
+        """Build an image with the classic builder; yield its messages.
+
+        Args:
+            context: the build context as an iterable of tar bytes (sent
+                chunked, as it is produced), or None when ``params`` names
+                a ``remote`` context.
+            params: the query values of ``POST /build`` (``t``,
+                ``dockerfile``, ``buildargs``, ...).
+            registry_config: ``{registry key: credentials}`` for the
+                images the build pulls.
+        """
+        headers = {"Content-Type": "application/x-tar",
+                   "X-Registry-Config": encode_auth(registry_config or {})}
+        return self._stream_json("POST", "/build", params, body=context,
+                                 headers=headers)
+
+    def save(self, names):
+        """Yield the bytes of a tar holding the images ``names``."""
+        response = self.request("GET", "/images/get", {"names": list(names)},
+                                stream=True)
+        yield from raw_chunks(response)
+        self._response = None
+
+    def load(self, data, quiet=False):
+        """Load images from a tar given as an iterable of bytes.
+
+        Yields the engine's JSON messages; an answer in plain text (old
+        engines) comes as ``{"stream": text}`` messages.
+        """
+        response = self.request("POST", "/images/load", {"quiet": quiet},
+                                body=data, stream=True)
+        if (response.getheader("Content-Type") or "").startswith(
+                "application/json"):
+            yield from json_messages(response)
+        else:
+            for chunk in raw_chunks(response):
+                yield {"stream": chunk.decode("utf-8", "replace")}
+        self._response = None
+
+    def import_image(self, source, data=None, repository=None,
+                     message=None, changes=None, platform=None):
+        """Make an image from a root filesystem tar; yield the messages.
+
+        Args:
+            source: ``"-"`` when ``data`` holds the tar (an iterable of
+                bytes), else a URL the engine fetches itself.
+            repository: ``name[:tag]`` for the new image, or None.
+            message: the commit message; changes: Dockerfile instructions
+                such as ``CMD ["sh"]``; platform: e.g. ``linux/amd64``.
+        """
+        if platform:
+            self.require_version("1.32", "--platform")
+        params = {"fromSrc": source, "repo": repository or None,
+                  "message": message or None, "changes": changes or None,
+                  "platform": platform or None}
+        return self._stream_json("POST", "/images/create", params,
+                                 body=data)
+
+    def history(self, image):
+        """Return the layers of an image, newest first."""
+        return self._get(f"/images/{quote(image)}/history") or []
+
+    def prune_images(self, filters=None):
+        """Remove unused images; return ``{ImagesDeleted, SpaceReclaimed}``.
+        """
+        return self._post("/images/prune",
+                          {"filters": encode_filters(filters)}) or {}
+
+    def search(self, term, limit=None, filters=None, auth=None):
+        """Search the registry's index (Docker Hub) for ``term``."""
+        params = {"term": term, "limit": limit or None,
+                  "filters": encode_filters(filters)}
+        response = self.request(
+            "GET", "/images/search", params,
+            headers={"X-Registry-Auth": encode_auth(auth or {})})
+        raw = read_all(response)
+        self._response = None
+        try:
+            return json.loads(raw or b"[]")
+        except ValueError:
+            raise StreamError("malformed JSON from the engine on GET "
+                              "/images/search") from None
+
     # Containers ------------------------------------------------------------
 
     def containers(self, all=False, filters=None, limit=None,  # noqa: A002
@@ -1160,6 +1285,19 @@ class Client:
         raw = read_all(response)
         self._response = None
         return raw
+
+
+def raw_chunks(response):
+    """Yield a streamed answer's bytes in bounded chunks as they arrive.
+
+    Raises:
+        StreamError: the connection failed while reading.
+    """
+    while True:
+        chunk = _read_chunk(response)
+        if not chunk:
+            return
+        yield chunk
 
 
 def _one_line(text, limit=300):
@@ -2227,19 +2365,478 @@ def _first_line(text):
 
 
 # =========================================================================
+# Build context
+# =========================================================================
+
+def read_dockerignore(text):
+    """Return the patterns of a ``.dockerignore`` text, as docker reads it.
+
+    Comment lines (``#`` first) and blank lines are dropped; each pattern
+    is trimmed and cleaned like a path, a leading ``/`` is dropped (the
+    context is the root), and a ``!`` exception keeps its mark.
+    """
+    patterns = []
+    for line in text.lstrip("\ufeff").splitlines():
+        if line.startswith("#"):
+            continue
+        pattern = line.strip()
+        if not pattern:
+            continue
+        exception = pattern.startswith("!")
+        if exception:
+            pattern = pattern[1:].strip()
+        if pattern:
+            pattern = clean_path(pattern)
+            if len(pattern) > 1 and pattern.startswith("/"):
+                pattern = pattern[1:]
+        patterns.append("!" + pattern if exception else pattern)
+    return patterns
+
+
+def clean_path(path):
+    """Return the shortest equivalent of a slash path, as Go's Clean does.
+    """
+    rooted = path.startswith("/")
+    parts = []
+    for part in path.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if parts and parts[-1] != "..":
+                parts.pop()
+            elif not rooted:
+                parts.append(part)
+            continue
+        parts.append(part)
+    cleaned = "/".join(parts)
+    return ("/" + cleaned) if rooted else (cleaned or ".")
+
+
+class IgnorePattern:
+    """One ``.dockerignore`` pattern, compiled as docker compiles it.
+
+    ``*`` and ``?`` never cross a ``/``; ``**`` crosses any number of
+    folders (``**/`` may also match none); ``[...]`` is a class and ``\\``
+    escapes the next character.
+    """
+
+    def __init__(self, text):
+        self.exception = text.startswith("!")
+        if self.exception:
+            text = text[1:]
+        if not text:
+            raise ConfigError('illegal exclusion pattern: "!"')
+        self.text = clean_path(text)
+        self.kind, regex = self._translate(self.text)
+        self.regex = re.compile(regex) if self.kind == "regex" else None
+
+    @staticmethod
+    def _translate(pattern):
+        """Return the pattern's kind and, for ``regex``, its expression.
+
+        As in docker, a pattern without wildcards is compared whole, one
+        ending in ``**`` by prefix and one starting with ``**`` by suffix.
+        """
+        regex, kind = "^", "exact"
+        for token in re.finditer(r"\*\*/?|\\.|.", pattern, re.S):
+            text = token.group()
+            if text.startswith("**"):
+                if token.end() == len(pattern):
+                    regex += ".*"
+                    kind = "prefix" if kind == "exact" else "regex"
+                else:
+                    regex, kind = regex + "(.*/)?", "regex"
+                if token.start() == 0:
+                    kind = "suffix"
+            elif text in ("*", "?"):
+                regex += "[^/]*" if text == "*" else "[^/]"
+                kind = "regex"
+            elif len(text) == 2:  # a backslash escaping the next character
+                regex, kind = regex + re.escape(text[1]), "regex"
+            elif text in "[]":
+                regex, kind = regex + text, "regex"
+            else:
+                regex += "\\" + text if text in ".+()|{}$\\" else text
+        return kind, regex + "$"
+
+    def _match(self, path):
+        if self.kind == "exact":
+            return path == self.text
+        if self.kind == "prefix":
+            return path.startswith(self.text[:-2])
+        if self.kind == "suffix":
+            suffix = self.text[2:]
+            return path.endswith(suffix) or (
+                suffix.startswith("/") and path == suffix[1:])
+        return self.regex.match(path) is not None
+
+    def matches(self, path):
+        """Tell whether ``path`` or one of its parent folders matches."""
+        if self._match(path):
+            return True
+        parts = path.split("/")[:-1]
+        return any(self._match("/".join(parts[:end]))
+                   for end in range(1, len(parts) + 1))
+
+
+class IgnoreMatcher:
+    """All of a ``.dockerignore``'s patterns: the last one to match wins.
+
+    Raises:
+        ConfigError: a pattern is malformed.
+    """
+
+    def __init__(self, patterns):
+        try:
+            self.patterns = [IgnorePattern(text) for text in patterns]
+        except re.error as error:
+            raise ConfigError(f"invalid .dockerignore pattern: {error}"
+                              ) from None
+        self.has_exceptions = any(p.exception for p in self.patterns)
+
+    def excluded(self, path):
+        """Tell whether the slash path ``path`` is left out of the context.
+        """
+        result = False
+        for pattern in self.patterns:
+            # A pattern can only change the answer it disagrees with.
+            if pattern.exception != result:
+                continue
+            if pattern.matches(path):
+                result = not pattern.exception
+        return result
+
+    def may_include_below(self, folder):
+        """Tell whether an exception could bring back a path in ``folder``.
+        """
+        prefix = folder + "/"
+        return any(p.exception and (p.text + "/").startswith(prefix)
+                   for p in self.patterns)
+
+
+def walk_context(root, matcher):
+    """Yield ``(relative path, full path, stat)`` of what a context sends.
+
+    Folders come before their contents, names in sorted order, as docker
+    walks them.  An excluded folder is skipped whole unless an exception
+    names something inside it; then only that is sent.
+
+    Raises:
+        DockerError: a file or folder cannot be read.
+    """
+    try:
+        entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+    except OSError as error:
+        raise DockerError("error checking context: cannot read "
+                          f"{root}: {_reason(error)}") from None
+    yield from _walk_entries(entries, "", matcher)
+
+
+def _walk_entries(entries, prefix, matcher):
+    for entry in entries:
+        relative = prefix + entry.name
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError as error:
+            raise DockerError("error checking context: cannot stat "
+                              f"{relative}: {_reason(error)}") from None
+        is_dir = entry.is_dir(follow_symlinks=False)
+        excluded = matcher.excluded(relative)
+        if excluded and not (is_dir and matcher.may_include_below(relative)):
+            continue
+        if not excluded:
+            yield relative, entry.path, info
+        if is_dir:
+            try:
+                children = sorted(os.scandir(entry.path),
+                                  key=lambda child: child.name)
+            except OSError as error:
+                raise DockerError("error checking context: cannot read "
+                                  f"{relative}: {_reason(error)}") from None
+            yield from _walk_entries(children, relative + "/", matcher)
+
+
+def tar_stream(members, chunk_size=STREAM_CHUNK):
+    """Yield an uncompressed tar of ``members``, a piece at a time.
+
+    Each member is ``(name, path, stat)`` for a file, folder or symbolic
+    link on disk, or ``(name, data, None)`` for bytes made in memory.  A
+    file's content is read in ``chunk_size`` pieces, so however large the
+    context, only one piece is held at a time.
+
+    Raises:
+        DockerError: a file cannot be read.
+    """
+    import stat
+    import tarfile
+    for name, source, info in members:
+        member = tarfile.TarInfo(name)
+        member.mtime = int(time.time())
+        if info is None:
+            member.size, member.mode = len(source), 0o644
+            yield member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            yield source + _tar_padding(len(source))
+            continue
+        member.mode = info.st_mode & 0o7777
+        member.mtime = int(info.st_mtime)
+        if stat.S_ISDIR(info.st_mode):
+            member.type = tarfile.DIRTYPE
+        elif stat.S_ISLNK(info.st_mode):
+            member.type = tarfile.SYMTYPE
+            member.linkname = os.readlink(source)
+        elif stat.S_ISREG(info.st_mode):
+            member.size = info.st_size
+        else:
+            continue  # sockets, pipes and devices have no place in a build
+        yield member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        if member.type == tarfile.REGTYPE:
+            yield from _file_pieces(name, source, member.size, chunk_size)
+    yield b"\0" * (tarfile.BLOCKSIZE * 2)
+
+
+def _file_pieces(name, path, size, chunk_size):
+    """Yield exactly ``size`` bytes of a file, then the tar padding."""
+    left = size
+    try:
+        with open(path, "rb") as handle:
+            while left > 0:
+                piece = handle.read(min(chunk_size, left))
+                if not piece:
+                    break  # the file shrank: keep the archive well formed
+                left -= len(piece)
+                yield piece
+    except OSError as error:
+        raise DockerError("error checking context: cannot read "
+                          f"{name}: {_reason(error)}") from None
+    if left:
+        yield b"\0" * left
+    yield _tar_padding(size)
+
+
+def _tar_padding(size):
+    return b"\0" * (-size % 512)
+
+
+def looks_like_tar(head):
+    """Tell whether the first bytes of a stream start an archive."""
+    if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or \
+            head[:6] == b"\xfd7zXZ\x00" or head[:4] == b"\x28\xb5\x2f\xfd":
+        return True
+    if len(head) < 512:
+        return False
+    import tarfile
+    try:
+        tarfile.TarInfo.frombuf(head[:512], "utf-8", "surrogateescape")
+    except tarfile.HeaderError:
+        return False
+    return True
+
+
+class CountingStream:
+    """Pass chunks of bytes through, counting them.
+
+    Args:
+        chunks: an iterable of bytes.
+        done: called with the total once the last chunk has gone.
+    """
+
+    def __init__(self, chunks, done=None):
+        self.chunks = chunks
+        self.count = 0
+        self.done = done
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.count += len(chunk)
+            yield chunk
+        if self.done is not None:
+            self.done(self.count)
+
+
+def file_chunks(handle, chunk_size=STREAM_CHUNK):
+    """Yield the bytes of an open binary file in bounded pieces."""
+    while True:
+        piece = handle.read(chunk_size)
+        if not piece:
+            return
+        yield piece
+
+
+
+def locate_dockerfile(root, given):
+    """Return the Dockerfile's slash path relative to the context ``root``.
+
+    ``-f`` is read relative to the current folder, as docker reads it;
+    without it the context's ``Dockerfile`` (or ``dockerfile``) is used.
+    A path starting with ``../`` lies outside the context.
+
+    Raises:
+        DockerError: there is no such file.
+    """
+    root = os.path.realpath(root)
+    if given:
+        path = os.path.abspath(given)
+    else:
+        path = os.path.join(root, "Dockerfile")
+        if not os.path.lexists(path) and os.path.lexists(
+                os.path.join(root, "dockerfile")):
+            path = os.path.join(root, "dockerfile")
+    if not os.path.lexists(path):
+        raise DockerError("unable to prepare context: unable to evaluate "
+                          f"symlinks in Dockerfile path: lstat {path}: no "
+                          "such file or directory")
+    relative = os.path.relpath(os.path.realpath(path), root)
+    return relative.replace(os.sep, "/")
+
+
+def context_members(root, dockerfile, extra=()):
+    """Return the members of a folder's build context, as tar_stream takes.
+
+    ``.dockerignore`` is honoured, but the Dockerfile and ``.dockerignore``
+    themselves are always sent, as docker sends them.  ``extra`` holds
+    ``(name, bytes)`` files to add (a Dockerfile from elsewhere); they are
+    also added to ``.dockerignore`` so that ``COPY .`` leaves them out.
+
+    Raises:
+        ConfigError: a malformed pattern; DockerError: an unreadable file.
+    """
+    try:
+        with open(os.path.join(root, ".dockerignore"), "rb") as handle:
+            ignore_text = handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        ignore_text = None
+    except OSError as error:
+        raise DockerError("error checking context: cannot read "
+                          f".dockerignore: {_reason(error)}") from None
+    patterns = read_dockerignore(ignore_text or "")
+    matcher = IgnoreMatcher(patterns)
+    if matcher.excluded(".dockerignore"):
+        patterns.append("!.dockerignore")
+    if not extra and matcher.excluded(dockerfile):
+        patterns.append("!" + dockerfile)
+    matcher = IgnoreMatcher(patterns)
+    if not extra:
+        return walk_context(root, matcher)
+    ignore = ignore_text if ignore_text is not None else ".dockerignore"
+    ignore += "".join(f"\n{name}\n" for name, _ in extra)
+    added = [(name, data, None) for name, data in extra]
+    added.append((".dockerignore", ignore.encode("utf-8"), None))
+    return _chain((member for member in walk_context(root, matcher)
+                   if member[0] != ".dockerignore"), added)
+
+
+def _chain(*iterables):
+    for iterable in iterables:
+        yield from iterable
+
+
+def _prepend(first, chunks):
+    yield first
+    yield from chunks
+
+
+def build_arguments(values):
+    """Return ``--build-arg`` values as the engine's ``buildargs`` map.
+
+    ``KEY`` alone takes the value of the variable KEY from the
+    environment, and null (unset) when there is none, as docker does.
+    """
+    arguments = {}
+    for value in values:
+        key, equals, text = value.partition("=")
+        if equals:
+            arguments[key] = text
+        else:
+            arguments[key] = os.environ.get(key)
+    return arguments
+
+
+def label_values(values):
+    """Return ``--label key=value`` flags as a map (a bare key is empty)."""
+    labels = {}
+    for value in values:
+        key, _, text = value.partition("=")
+        labels[key] = text
+    return labels
+
+
+def open_input(path):
+    """Open a file to read, or fail with docker's ``open PATH: why``.
+
+    Raises:
+        DockerError: the file cannot be opened.
+    """
+    try:
+        return open(path, "rb")
+    except OSError as error:
+        reason = _reason(error)
+        # Go words system errors in lower case: "no such file or directory".
+        raise DockerError(f"open {path}: {reason[:1].lower()}{reason[1:]}"
+                          ) from None
+
+
+def write_atomically(path, chunks):
+    """Write chunks of bytes to ``path`` through a temporary file.
+
+    The file appears whole or not at all: a failure leaves no half file.
+
+    Raises:
+        DockerError: the file cannot be written.
+    """
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            prefix=".pydocker-", dir=folder)
+    except OSError as error:
+        raise DockerError(f"failed to save image: {_reason(error)}") \
+            from None
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except OSError as error:
+        _remove_quietly(temporary)
+        raise DockerError(f"failed to save image: {_reason(error)}") \
+            from None
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+
+# =========================================================================
 # DockerCli
 # =========================================================================
 
 # The commands in help order, with their one-line summaries.
 COMMANDS = (
+    ("build", "Build an image from a Dockerfile"),
+    ("events", "Get real time events from the server"),
+    ("history", "Show the history of an image"),
     ("images", "List images"),
+    ("import", "Import the contents from a tarball to create a filesystem "
+     "image"),
     ("info", "Display system-wide information"),
     ("inspect", "Return low-level information on Docker objects"),
+    ("load", "Load an image from a tar archive or STDIN"),
     ("login", "Log in to a registry"),
     ("logout", "Log out from a registry"),
     ("ps", "List containers"),
     ("pull", "Download an image from a registry"),
+    ("push", "Upload an image to a registry"),
     ("rmi", "Remove one or more images"),
+    ("save", "Save one or more images to a tar archive (streamed to STDOUT "
+     "by default)"),
+    ("search", "Search Docker Hub for images"),
     ("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     ("version", "Show the Docker version information"),
 )
@@ -2247,12 +2844,16 @@ COMMANDS = (
 # Docker's grouped forms: "image ls" runs "images", and so on.
 GROUPS = {
     "image": ("Manage images", {
-        "ls": "images", "list": "images", "pull": "pull", "rm": "rmi",
-        "remove": "rmi", "tag": "tag", "inspect": "image_inspect"}),
+        "build": "build", "history": "history", "import": "import",
+        "inspect": "image_inspect", "load": "load", "ls": "images",
+        "list": "images", "prune": "image_prune", "pull": "pull",
+        "push": "push", "rm": "rmi", "remove": "rmi", "save": "save",
+        "tag": "tag"}),
     "container": ("Manage containers", {
         "ls": "ps", "list": "ps", "ps": "ps",
         "inspect": "container_inspect"}),
-    "system": ("Manage Docker", {"info": "info"}),
+    "system": ("Manage Docker", {"df": "system_df", "events": "events",
+                                 "info": "info"}),
 }
 
 # Engine messages that mean a registry wants (other) credentials.
@@ -2445,7 +3046,7 @@ class DockerCli:
         return self._group("container", args)
 
     def cmd_system(self, *args):
-        """Manage Docker: ``system info``."""
+        """Manage Docker: ``system info``, ``system df``, ..."""
         return self._group("system", args)
 
     def cmd_help(self, *args):
@@ -2861,6 +3462,368 @@ class DockerCli:
         return 1 if failed else 0
 
 
+    def cmd_push(self, *args):
+        """Push an image or a repository to its registry."""
+        flags = self.flags("push", "[OPTIONS] NAME[:TAG]",
+                           "Upload an image to a registry")
+        all_tags = flags.bool(["a", "-all-tags"], False,
+                              "Push all tags of an image to the repository")
+        quiet = flags.bool(["q", "-quiet"], False,
+                           "Suppress verbose output")
+        self.parse(flags, args, exactly=1)
+        reference = parse_reference(flags.args[0])
+        if reference.digest:
+            raise DockerError("cannot push a digest reference")
+        if all_tags.value and reference.tag:
+            raise FlagError("tag can't be used with --all-tags/-a",
+                            exit_code=1)
+        if not (all_tags.value or reference.tag):
+            reference = reference.with_tag("latest")
+            if not quiet.value:
+                self.out("Using default tag: latest")
+        output = _NullStream() if quiet.value else self.stdout
+        self.with_login(reference, "push", lambda auth: self._render(
+            self.client.push(reference, auth, all_tags.value), output))
+        if quiet.value:
+            self.out(reference.name if all_tags.value else str(reference))
+        return 0
+
+    def cmd_save(self, *args):
+        """Write images to a tar archive (a file or stdout)."""
+        flags = self.flags("save", "[OPTIONS] IMAGE [IMAGE...]",
+                           "Save one or more images to a tar archive "
+                           "(streamed to STDOUT by default)")
+        output = flags.string(["o", "-output"], "",
+                              "Write to a file, instead of STDOUT")
+        self.parse(flags, args, minimum=1)
+        if not output.value:
+            if self.stdout_tty:
+                raise DockerError("cowardly refusing to save to a terminal. "
+                                  "Use the -o flag or redirect")
+            for chunk in self.client.save(flags.args):
+                self.stdout.write(chunk)
+            self.stdout.flush()
+            return 0
+        folder = os.path.dirname(os.path.abspath(output.value))
+        if not os.path.isdir(folder):
+            raise DockerError("failed to save image: invalid output path: "
+                              f"directory {folder!r} does not exist")
+        write_atomically(output.value, self.client.save(flags.args))
+        return 0
+
+    def cmd_load(self, *args):
+        """Load images from a tar archive (a file or stdin)."""
+        flags = self.flags("load", "[OPTIONS]", "Load an image from a tar "
+                           "archive or STDIN")
+        source = flags.string(["i", "-input"], "",
+                              "Read from tar archive file, instead of STDIN")
+        quiet = flags.bool(["q", "-quiet"], False,
+                           "Suppress the load output")
+        self.parse(flags, args, exactly=0)
+        if source.value:
+            handle = open_input(source.value)
+        elif self.stdin_tty:
+            raise DockerError("requested load from stdin, but stdin is "
+                              "empty")
+        else:
+            handle = self.stdin
+        try:
+            # Progress bars only make sense on a terminal, as in docker.
+            self._render(self.client.load(
+                file_chunks(handle), quiet.value or not self.stdout_tty))
+        finally:
+            if handle is not self.stdin:
+                handle.close()
+        return 0
+
+    def cmd_import(self, *args):
+        """Make an image from a tar of a root filesystem."""
+        flags = self.flags("import", "[OPTIONS] file|URL|- "
+                           "[REPOSITORY[:TAG]]", "Import the contents from "
+                           "a tarball to create a filesystem image")
+        changes = flags.list(["c", "-change"], "Apply Dockerfile "
+                             "instruction to the created image")
+        message = flags.string(["m", "-message"], "",
+                               "Set commit message for imported image")
+        platform = flags.string(["-platform"], os.environ.get(
+            "DOCKER_DEFAULT_PLATFORM", ""), "Set platform if server is "
+            "multi-platform capable")
+        self.parse(flags, args, minimum=1)
+        if len(flags.args) > 2:
+            raise FlagError(f'"{flags.name}" requires at most 2 arguments.',
+                            exit_code=1)
+        source = flags.args[0]
+        repository = flags.args[1] if len(flags.args) > 1 else None
+        if repository:
+            parse_reference(repository)  # refuse a bad name before sending
+        handle = None
+        if source == "-":
+            handle = self.stdin
+        elif not re.match(r"https?://", source):
+            handle = open_input(source)
+        try:
+            messages = self.client.import_image(
+                "-" if handle else source,
+                file_chunks(handle) if handle else None, repository,
+                message.value, changes.value, platform.value)
+            self._render(messages)
+        finally:
+            if handle is not None and handle is not self.stdin:
+                handle.close()
+        return 0
+
+    def cmd_history(self, *args):
+        """Show the layers of an image and the steps that made them."""
+        flags = self.flags("history", "[OPTIONS] IMAGE",
+                           "Show the history of an image")
+        human = flags.bool(["H", "-human"], True, "Print sizes and dates in "
+                           "human readable format")
+        no_trunc = flags.bool(["-no-trunc"], False, "Don't truncate output")
+        quiet = flags.bool(["q", "-quiet"], False,
+                           "Only show image IDs")
+        self.parse(flags, args, exactly=1)
+        name = flags.args[0]
+        layers = self.client.history(name)
+        rows = [history_row(layer, human.value, no_trunc.value)
+                for layer in layers]
+        if quiet.value:
+            for row in rows:
+                self.out(row[0])
+            return 0
+        created = "CREATED" if human.value else "CREATED AT"
+        table = [["IMAGE", created, "CREATED BY", "SIZE", "COMMENT"]]
+        self.stdout.write(format_table(table + rows).encode("utf-8",
+                                                            "replace"))
+        return 0
+
+    def cmd_image_prune(self, *args):
+        """Remove unused images, after asking unless ``-f``."""
+        flags = self.flags("image prune", "[OPTIONS]",
+                           "Remove unused images")
+        all_images = flags.bool(["a", "-all"], False, "Remove all unused "
+                                "images, not just dangling ones")
+        filters = flags.list(["-filter"], "Provide filter values "
+                             "(e.g. \"until=<timestamp>\")")
+        force = flags.bool(["f", "-force"], False,
+                           "Do not prompt for confirmation")
+        self.parse(flags, args, exactly=0)
+        wanted = parse_filters(filters.value)
+        wanted["dangling"] = ["false" if all_images.value else "true"]
+        warning = ("WARNING! This will remove all images without at least "
+                   "one container associated to them." if all_images.value
+                   else "WARNING! This will remove all dangling images.")
+        if not force.value and not self.confirm(warning):
+            return 0
+        report = self.client.prune_images(wanted)
+        deleted = report.get("ImagesDeleted") or []
+        if deleted:
+            self.out("Deleted Images:")
+            for item in deleted:
+                for word in ("Untagged", "Deleted"):
+                    if item.get(word):
+                        self.out(f"{word.lower()}: {item[word]}")
+            self.out()
+        space = human_size(report.get("SpaceReclaimed") or 0)
+        self.out(f"Total reclaimed space: {space}")
+        return 0
+
+    def confirm(self, warning):
+        """Show a warning and ask ``[y/N]``; True for a yes."""
+        question = "Are you sure you want to continue? [y/N] "
+        self.stdout.write(f"{warning}\n{question}".encode())
+        self.stdout.flush()
+        answer = self.stdin.readline().decode("utf-8", "replace").strip()
+        return answer.lower() in ("y", "yes")
+
+    def cmd_search(self, *args):
+        """Search Docker Hub (through the engine) for images."""
+        flags = self.flags("search", "[OPTIONS] TERM",
+                           "Search Docker Hub for images")
+        filters = flags.list(["f", "-filter"],
+                             "Filter output based on conditions provided")
+        limit = flags.int(["-limit"], 0, "Max number of search results")
+        no_trunc = flags.bool(["-no-trunc"], False,
+                              "Don't truncate output")
+        self.parse(flags, args, exactly=1)
+        term = flags.args[0]
+        auth = self.config.resolve_auth(search_registry(term))
+        results = self.client.search(term, limit.value,
+                                     parse_filters(filters.value), auth)
+        table = [["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]]
+        for result in results if isinstance(results, list) else []:
+            description = " ".join(str(result.get("description") or "")
+                                   .replace("\r", "\n").split("\n"))
+            if not no_trunc.value:
+                description = ellipsis(description, 45)
+            table.append([str(result.get("name") or ""), description,
+                          str(result.get("star_count") or 0),
+                          "[OK]" if result.get("is_official") else ""])
+        self.stdout.write(format_table(table).encode("utf-8", "replace"))
+        return 0
+
+    def cmd_events(self, *args):
+        """Print the engine's events as they happen."""
+        flags = self.flags("events", "[OPTIONS]",
+                           "Get real time events from the server")
+        filters = flags.list(["f", "-filter"],
+                             "Filter output based on conditions provided")
+        since = flags.string(["-since"], "", "Show all events created "
+                             "since timestamp")
+        until = flags.string(["-until"], "", "Stream events until this "
+                             "timestamp")
+        self.parse(flags, args, exactly=0)
+        now = time.time()
+        for event in self.client.events(
+                event_timestamp(since.value, now) if since.value else None,
+                event_timestamp(until.value, now) if until.value else None,
+                parse_filters(filters.value)):
+            if isinstance(event, dict):
+                self.out(format_event(event))
+        return 0
+
+    def cmd_system_df(self, *args):
+        """Show the engine's disk usage (``system df``)."""
+        flags = self.flags("system df", "[OPTIONS]",
+                           "Show docker disk usage")
+        verbose = flags.bool(["v", "-verbose"], False,
+                             "Show detailed information on space usage")
+        self.parse(flags, args, exactly=0)
+        usage = self.client.disk_usage()
+        text = (disk_usage_verbose(usage) if verbose.value
+                else format_table(disk_usage_rows(usage)))
+        self.stdout.write(text.encode("utf-8", "replace"))
+        return 0
+
+    def cmd_build(self, *args):
+        """Build an image from a Dockerfile with the classic builder."""
+        flags = self.flags("build", "[OPTIONS] PATH | URL | -",
+                           "Build an image from a Dockerfile")
+        build_args = flags.list(["-build-arg"],
+                                "Set build-time variables")
+        dockerfile = flags.string(["f", "-file"], "", "Name of the "
+                                  "Dockerfile (Default is 'PATH/Dockerfile')")
+        force_rm = flags.bool(["-force-rm"], False,
+                              "Always remove intermediate containers")
+        labels = flags.list(["-label"], "Set metadata for an image")
+        network = flags.string(["-network"], "default", "Set the networking "
+                               "mode for the RUN instructions during build")
+        no_cache = flags.bool(["-no-cache"], False,
+                              "Do not use cache when building the image")
+        platform = flags.string(["-platform"], os.environ.get(
+            "DOCKER_DEFAULT_PLATFORM", ""), "Set platform if server is "
+            "multi-platform capable")
+        pull = flags.bool(["-pull"], False,
+                          "Always attempt to pull a newer version of the "
+                          "image")
+        quiet = flags.bool(["q", "-quiet"], False, "Suppress the build "
+                           "output and print image ID on success")
+        remove = flags.bool(["-rm"], True, "Remove intermediate containers "
+                            "after a successful build")
+        tags = flags.list(["t", "-tag"], "Name and optionally a tag in the "
+                          "\"name:tag\" format")
+        target = flags.string(["-target"], "",
+                              "Set the target build stage to build.")
+        self.parse(flags, args, exactly=1)
+        for tag in tags.value:
+            try:
+                parse_reference(tag)  # a bad name fails before any upload
+            except InvalidReference as error:
+                raise FlagError(f'invalid argument "{tag}" for "-t, --tag" '
+                                f"flag: {error}") from None
+        params = {
+            "t": tags.value or None, "q": quiet.value,
+            "nocache": no_cache.value, "pull": pull.value,
+            "rm": remove.value, "forcerm": force_rm.value,
+            "target": target.value or None,
+            "networkmode": network.value,
+            "buildargs": json.dumps(build_arguments(build_args.value)),
+            "labels": json.dumps(label_values(labels.value)),
+        }
+        if platform.value:
+            self.client.require_version("1.32", "--platform")
+            params["platform"] = platform.value
+        if self.client.negotiate() >= parse_api_version("1.38"):
+            params["version"] = "1"  # the classic builder, never BuildKit
+        import io
+        output = io.BytesIO() if quiet.value else self.stdout
+
+        def sent(count):
+            # Said once it has all gone: the tar is made as it is sent.
+            output.write(b"Sending build context to Docker daemon %8s\n"
+                         % human_size(count).encode())
+            output.flush()
+
+        context = self._build_context(flags.args[0], dockerfile.value,
+                                      params, sent)
+        registry_config = self.config.all_auths()
+        try:
+            aux = self._render(self.client.build(context, params,
+                                                 registry_config), output)
+        except StreamError:
+            if quiet.value:
+                self.stderr.write(output.getvalue())
+            raise
+        if quiet.value:
+            # The engine gives the ID as an aux value, or (quiet) as the
+            # last line of the stream.
+            lines = output.getvalue().decode("utf-8", "replace").split()
+            ident = next((item["ID"] for item in aux
+                          if isinstance(item, dict) and item.get("ID")),
+                         lines[-1] if lines else "")
+            self.out(ident)
+        return 0
+
+    def _build_context(self, source, dockerfile, params, sent):
+        """Return the context to upload (or None) and set its parameters.
+
+        ``source`` is a folder, ``-`` (a tar, or a Dockerfile, on stdin) or
+        a URL the engine fetches itself.
+        """
+        if source == "-":
+            if dockerfile == "-":
+                raise FlagError("invalid argument: can't use stdin for "
+                                "both build context and dockerfile",
+                                exit_code=1)
+            if dockerfile:
+                params["dockerfile"] = dockerfile
+            return self._stdin_context(sent)
+        if re.match(r"(https?|git)://|git@|github\.com/", source):
+            params["remote"] = source
+            if dockerfile:
+                params["dockerfile"] = dockerfile
+            return None
+        root = os.path.abspath(source)
+        if not os.path.isdir(root):
+            raise DockerError("unable to prepare context: path "
+                              f"{go_quote(source)} not found")
+        extra = []
+        if dockerfile == "-":
+            data = self.stdin.read()
+            name = ".dockerfile." + os.urandom(10).hex()
+            extra.append((name, data))
+        else:
+            name = locate_dockerfile(root, dockerfile)
+            if name.startswith("../"):
+                # Outside the context: sent inside it under a random name.
+                with open_input(os.path.join(root, name)) as handle:
+                    data = handle.read()
+                name = ".dockerfile." + os.urandom(10).hex()
+                extra.append((name, data))
+        params["dockerfile"] = name
+        members = context_members(root, name, extra)
+        return CountingStream(tar_stream(members), sent)
+
+    def _stdin_context(self, sent):
+        """Return stdin as the context: a tar as it is, else a Dockerfile.
+        """
+        head = self.stdin.read(512)
+        if looks_like_tar(head):
+            chunks = file_chunks(self.stdin)
+            return CountingStream(_prepend(head, chunks), sent)
+        dockerfile = head + self.stdin.read()
+        members = [("Dockerfile", dockerfile, None)]
+        return CountingStream(tar_stream(members), sent)
+
 class _NullStream:
     """A binary sink for output nobody wants (``pull -q``)."""
 
@@ -2932,6 +3895,234 @@ def _machine():
     """Return the architecture as Go names it (``amd64``, ``arm64``)."""
     machine = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def history_row(layer, human=True, no_trunc=False):
+    """Return the cells of one ``history`` row."""
+    ident = str(layer.get("Id") or "")
+    if ident == "<missing>" or not ident:
+        ident = "<missing>"
+    elif not no_trunc:
+        ident = ident.partition(":")[2][:12] if ":" in ident else ident[:12]
+    created = layer.get("Created") or 0
+    if human:
+        when = ago(created) if created else "N/A"
+    else:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)) \
+            if created else "N/A"
+    command = str(layer.get("CreatedBy") or "").replace("\t", " ")
+    if not no_trunc:
+        command = ellipsis(command, 45)
+    size = layer.get("Size") or 0
+    return [ident, when, command,
+            human_size(size, 3) if human else str(size),
+            str(layer.get("Comment") or "")]
+
+
+def search_registry(term):
+    """Return the registry a search term names (Docker Hub by default)."""
+    first, slash, _ = term.partition("/")
+    if slash and (first == "localhost" or "." in first or ":" in first):
+        return first
+    return HUB_KEY
+
+
+_GO_DURATION = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
+                          r"(?:ns|us|\u00b5s|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1,
+             "m": 60, "h": 3600}
+
+
+def go_duration_seconds(text):
+    """Return the seconds of a Go duration (``1h30m``), or None."""
+    body = text.lstrip("+-")
+    sign = -1 if text.startswith("-") else 1
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)",
+                       body)
+    if not body or "".join(n + u for n, u in parts) != body:
+        return None
+    return sign * sum(float(n) * _GO_UNITS[u] for n, u in parts)
+
+
+def event_timestamp(text, now):
+    """Return a ``--since``/``--until`` value as the engine takes it.
+
+    Accepts what docker accepts: a Go duration before now (``10m``), a
+    Unix time (``1700000000.5``), or a date and time such as
+    ``2024-05-01``, ``2024-05-01T10:00`` or RFC 3339 with a zone; times
+    without a zone are local.
+
+    Raises:
+        DockerError: none of these.
+    """
+    import datetime
+    seconds = go_duration_seconds(text) if text != "0" else None
+    if seconds is not None:
+        return str(int(now - seconds))
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return text
+    match = re.fullmatch(
+        r"(\d{4})-(\d\d)-(\d\d)(?:T(\d\d)(?::(\d\d)(?::(\d\d)(\.\d+)?)?)?)?"
+        r"(Z|z|[+-]\d\d:\d\d)?", text)
+    if not match:
+        raise DockerError("failed to parse value as time or duration: "
+                          f"{go_quote(text)}")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        moment = datetime.datetime(int(year), int(month), int(day),
+                                   int(hour or 0), int(minute or 0),
+                                   int(second or 0))
+    except ValueError as error:
+        raise DockerError(f"parsing time {go_quote(text)}: {error}"
+                          ) from None
+    if zone in ("Z", "z"):
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    elif zone:
+        offset = (int(zone[1:3]) * 60 + int(zone[4:6])) * (
+            -1 if zone[0] == "-" else 1)
+        moment = moment.replace(tzinfo=datetime.timezone(
+            datetime.timedelta(minutes=offset)))
+    nanoseconds = int(round(float(fraction or 0) * 1e9))
+    return f"{int(moment.timestamp())}.{nanoseconds:09d}"
+
+
+def format_event(event):
+    """Return one event as docker prints it: time, type, action, actor."""
+    nanoseconds = event.get("timeNano") or 0
+    if not nanoseconds and event.get("time"):
+        nanoseconds = int(event["time"]) * 1_000_000_000
+    line = ""
+    if nanoseconds:
+        seconds, fraction = divmod(int(nanoseconds), 1_000_000_000)
+        local = time.localtime(seconds)
+        offset = local.tm_gmtoff or 0
+        zone = "Z" if offset == 0 else "{}{:02d}:{:02d}".format(
+            "-" if offset < 0 else "+", abs(offset) // 3600,
+            abs(offset) % 3600 // 60)
+        line = (time.strftime("%Y-%m-%dT%H:%M:%S", local)
+                + f".{fraction:09d}{zone} ")
+    actor = event.get("Actor") or {}
+    line += "{} {} {}".format(event.get("Type") or "",
+                              event.get("Action") or "",
+                              actor.get("ID") or "")
+    attributes = actor.get("Attributes") or {}
+    if attributes:
+        line += " ({})".format(", ".join(
+            f"{key}={attributes[key]}" for key in sorted(attributes)))
+    return line
+
+
+def disk_usage_rows(usage):
+    """Return the ``system df`` summary table: one row per kind."""
+    images = usage.get("Images") or []
+    containers = usage.get("Containers") or []
+    volumes = usage.get("Volumes") or []
+    cache = usage.get("BuildCache") or []
+
+    total = usage.get("LayersSize") or 0
+    used = sum(image.get("Size", 0) - image.get("SharedSize", 0)
+               for image in images if image.get("Containers")
+               and image.get("Size", -1) != -1
+               and image.get("SharedSize", -1) != -1)
+    rows = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+            _usage_row("Images", len(images),
+                       sum(1 for i in images if i.get("Containers")),
+                       total, total - used)]
+
+    active = [c for c in containers
+              if c.get("State") in ("running", "paused")]
+    written = sum(c.get("SizeRw") or 0 for c in containers)
+    rows.append(_usage_row(
+        "Containers", len(containers), len(active), written,
+        written - sum(c.get("SizeRw") or 0 for c in active)))
+
+    def volume_size(volume):
+        size = (volume.get("UsageData") or {}).get("Size", -1)
+        return max(size, 0)
+
+    def volume_links(volume):
+        return (volume.get("UsageData") or {}).get("RefCount", 0)
+
+    rows.append(_usage_row(
+        "Local Volumes", len(volumes),
+        sum(1 for v in volumes if volume_links(v) > 0),
+        sum(volume_size(v) for v in volumes),
+        sum(volume_size(v) for v in volumes if volume_links(v) <= 0)))
+
+    rows.append(_usage_row(
+        "Build Cache", len(cache), sum(1 for c in cache if c.get("InUse")),
+        sum(c.get("Size") or 0 for c in cache if not c.get("Shared")),
+        sum(c.get("Size") or 0 for c in cache
+            if not c.get("Shared") and not c.get("InUse")),
+        percent=False))
+    return rows
+
+
+def _usage_row(kind, total, active, size, reclaimable, percent=True):
+    text = human_size(reclaimable)
+    if percent and size > 0:
+        text += f" ({reclaimable * 100 // size}%)"
+    return [kind, str(total), str(active), human_size(size), text]
+
+
+def disk_usage_verbose(usage):
+    """Return ``system df -v``: images, containers, volumes, build cache."""
+    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE",
+             "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"]]
+    for image in usage.get("Images") or []:
+        repository, tag = "<none>", "<none>"
+        tags = [t for t in image.get("RepoTags") or []
+                if t != "<none>:<none>"]
+        if tags:
+            repository, tag = split_repository_tag(tags[0])
+            repository = parse_reference(repository).familiar()
+        size, shared = image.get("Size") or 0, image.get("SharedSize", -1)
+        rows.append([
+            repository, tag, _short_id(image.get("Id") or ""),
+            ago(image.get("Created") or 0), human_size(size, 3),
+            human_size(shared) if shared != -1 else "N/A",
+            human_size(size - shared) if shared != -1 else "N/A",
+            str(image.get("Containers", 0))])
+    parts = ["Images space usage:\n\n" + format_table(rows)]
+
+    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE",
+             "CREATED", "STATUS", "NAMES"]]
+    for container in usage.get("Containers") or []:
+        cells = container_row(dict(container, SizeRootFs=0), size=True)
+        local = sum(1 for mount in container.get("Mounts") or []
+                    if mount.get("Driver") == "local")
+        rows.append([cells[0], cells[1], cells[2], str(local), cells[7],
+                     cells[3], cells[4], cells[6]])
+    parts.append("\nContainers space usage:\n\n" + format_table(rows))
+
+    rows = [["VOLUME NAME", "LINKS", "SIZE"]]
+    for volume in usage.get("Volumes") or []:
+        data = volume.get("UsageData") or {}
+        size = data.get("Size", -1)
+        rows.append([volume.get("Name") or "",
+                     str(data.get("RefCount", 0)),
+                     human_size(size) if size != -1 else "N/A"])
+    parts.append("\nLocal Volumes space usage:\n\n" + format_table(rows))
+
+    cache = usage.get("BuildCache") or []
+    total = sum(c.get("Size") or 0 for c in cache if not c.get("Shared"))
+    rows = [["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED",
+             "USAGE", "SHARED"]]
+    for record in cache:
+        rows.append([
+            str(record.get("ID") or "")[:12], record.get("Type") or "",
+            human_size(record.get("Size") or 0),
+            ago(record.get("CreatedAt") or 0),
+            ago(record.get("LastUsedAt")) if record.get("LastUsedAt")
+            else "", str(record.get("UsageCount", 0)),
+            str(bool(record.get("Shared"))).lower()])
+    parts.append(f"\nBuild cache usage: {human_size(total)}\n\n"
+                 + format_table(rows))
+    return "".join(parts)
+
+
+def _short_id(ident):
+    return ident.partition(":")[2][:12] if ":" in ident else ident[:12]
 
 
 def format_rows(title, rows, width, indent=" "):

@@ -34,6 +34,7 @@ import termios
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -1976,6 +1977,155 @@ class TestCredentialHelpers:
 
 
 # =========================================================================
+# Build context: .dockerignore rules and the streamed tar
+# =========================================================================
+
+# (.dockerignore text, path, whether the path is left out)
+DOCKERIGNORE_CASES = [
+    ("skip.txt", "skip.txt", True),
+    ("skip.txt", "sub/skip.txt", False),
+    ("/skip.txt", "skip.txt", True),
+    ("./a/../skip.txt", "skip.txt", True),
+    ("# skip.txt", "skip.txt", False),
+    ("*.log", "a.log", True),
+    ("*.log", "sub/a.log", False),
+    ("**/*.log", "sub/deep/a.log", True),
+    ("**/*.log", "a.log", True),
+    ("sub", "sub/deep/file", True),
+    ("sub/**", "sub/deep/file", True),
+    ("sub/**", "sub", False),
+    ("**/target", "a/b/target/x", True),
+    ("a?c", "abc", True),
+    ("a?c", "a/c", False),
+    ("a*c", "a/c", False),
+    ("[ab].txt", "b.txt", True),
+    ("x\\*y", "x*y", True),
+    ("x\\*y", "xzy", False),
+    ("file.(txt)", "file.(txt)", True),
+    ("*\n!keep.md", "keep.md", False),
+    ("*\n!keep.md", "other.md", True),
+    ("*.md\n!keep.md\nkeep.md", "keep.md", True),
+    ("sub\n!sub/keep", "sub/keep", False),
+    ("sub\n!sub/keep", "sub/other", True),
+    ("  spaced.txt  ", "spaced.txt", True),
+]
+
+
+class TestDockerignore:
+
+    @pytest.mark.parametrize(
+        "ignore, path, excluded", DOCKERIGNORE_CASES,
+        ids=[f"{i}-{case[1]}" for i, case in enumerate(DOCKERIGNORE_CASES)])
+    def test_pattern_rules(self, ignore, path, excluded):
+        patterns = pydocker.read_dockerignore(ignore)
+        assert pydocker.IgnoreMatcher(patterns).excluded(path) is excluded
+
+    def test_read_keeps_exception_marks_and_drops_comments(self):
+        text = "\ufeff# comment\n/abs/path\n\n! /inverted\nlast\n"
+        assert pydocker.read_dockerignore(text) == [
+            "abs/path", "!inverted", "last"]
+
+    def test_lone_exclamation_is_an_error(self):
+        with pytest.raises(pydocker.ConfigError, match="illegal exclusion"):
+            pydocker.IgnoreMatcher(pydocker.read_dockerignore("!\n"))
+
+    def _context(self, tmp_path, ignore, files):
+        for name in files:
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(name)
+        (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+        if ignore is not None:
+            (tmp_path / ".dockerignore").write_text(ignore)
+        members = pydocker.context_members(str(tmp_path), "Dockerfile")
+        data = b"".join(pydocker.tar_stream(members))
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            return {member.name: (archive.extractfile(member).read()
+                                  if member.isfile() else None)
+                    for member in archive.getmembers()}
+
+    def test_context_tar_leaves_out_ignored_files(self, tmp_path):
+        names = self._context(tmp_path, "secret*\nbuild\n!build/keep\n", [
+            "app.py", "secret.key", "build/out.o", "build/keep",
+            "lib/util.py"])
+        assert names["app.py"] == b"app.py"
+        assert names["build/keep"] == b"build/keep"
+        assert "lib" in names and names["lib/util.py"] == b"lib/util.py"
+        for gone in ("secret.key", "build/out.o", "build"):
+            assert gone not in names
+
+    def test_dockerfile_and_dockerignore_are_always_sent(self, tmp_path):
+        names = self._context(tmp_path, "*\n", ["a.txt"])
+        assert set(names) == {"Dockerfile", ".dockerignore"}
+
+    def test_excluded_folder_without_exception_is_not_entered(
+            self, tmp_path):
+        (tmp_path / "locked").mkdir(mode=0o000)
+        try:
+            names = self._context(tmp_path, "locked\n", ["a.txt"])
+        finally:
+            (tmp_path / "locked").chmod(0o755)
+        assert "locked" not in names and "a.txt" in names
+
+    def test_tar_stream_reads_files_in_bounded_pieces(self, tmp_path):
+        big = tmp_path / "big.bin"
+        big.write_bytes(os.urandom(3 * 65536 + 100))
+        info = os.lstat(big)
+        pieces = list(pydocker.tar_stream([("big.bin", str(big), info)],
+                                          chunk_size=65536))
+        assert max(len(piece) for piece in pieces) <= 65536
+        data = b"".join(pieces)
+        assert len(data) % 512 == 0
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            member = archive.getmember("big.bin")
+            assert archive.extractfile(member).read() == big.read_bytes()
+
+    @pytest.mark.parametrize("head, expected", [
+        (b"\x1f\x8b\x08\x00", True),
+        (b"FROM busybox\n" + b" " * 600, False),
+        (b"", False),
+    ], ids=["gzip", "dockerfile", "empty"])
+    def test_looks_like_tar(self, head, expected):
+        assert pydocker.looks_like_tar(head) is expected
+
+    def test_looks_like_tar_on_a_real_header(self):
+        data = _tar_bytes(lambda archive: _add_file(archive, "x", b"y"))
+        assert pydocker.looks_like_tar(data[:512])
+
+
+class TestEventTimestamps:
+    NOW = 1_700_000_000.25
+
+    @pytest.mark.parametrize("text, expected", [
+        ("10m", "1699999400"),
+        ("1h30m", "1699994600"),
+        ("1700000000", "1700000000"),
+        ("1700000000.5", "1700000000.5"),
+        ("2024-05-01T10:00:00Z", "1714557600.000000000"),
+        ("2024-05-01T10:00:00.5+02:00", "1714550400.500000000"),
+    ], ids=["minutes", "hours-minutes", "unix", "unix-fraction",
+            "rfc3339-utc", "rfc3339-offset"])
+    def test_event_timestamp(self, text, expected):
+        assert pydocker.event_timestamp(text, self.NOW) == expected
+
+    def test_bad_timestamp_is_docker_error(self):
+        with pytest.raises(pydocker.DockerError, match=(
+                'failed to parse value as time or duration: "soon"')):
+            pydocker.event_timestamp("soon", self.NOW)
+
+    def test_format_event_sorts_attributes(self, monkeypatch):
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+        line = pydocker.format_event({
+            "Type": "container", "Action": "start",
+            "Actor": {"ID": "abc", "Attributes": {"name": "x",
+                                                  "image": "busybox"}},
+            "timeNano": 1_700_000_000_123_456_789})
+        assert line == ("2023-11-14T22:13:20.123456789Z container start abc "
+                        "(image=busybox, name=x)")
+
+
+# =========================================================================
 # Fixtures: a fake engine that replays scripted bytes
 # =========================================================================
 
@@ -2901,6 +3051,70 @@ class TestFakeDaemonSecrets:
 
 
 # =========================================================================
+# TestFakeDaemonSearch: Docker Hub's search, which the sandbox cannot reach
+# =========================================================================
+
+SEARCH_RESULTS = [
+    {"name": "busybox", "description": "Busybox base image.",
+     "star_count": 3300, "is_official": True, "is_automated": False},
+    {"name": "someone/busybox-with-a-very-long-name",
+     "description": "A description long enough that docker cuts it "
+     "short\nacross lines", "star_count": 2, "is_official": False},
+]
+
+
+class TestFakeDaemonSearch:
+
+    def test_search_table_truncates_description(self, fake_daemon,
+                                                run_cli):
+        fake_daemon.on("GET", "/images/search",
+                       json_response(200, SEARCH_RESULTS))
+        code, out, err = run_cli("search", "--limit", "5", "-f",
+                                 "is-official=true", "busybox")
+        assert (code, err) == (0, b"")
+        lines = out.decode().splitlines()
+        assert lines[0].split() == ["NAME", "DESCRIPTION", "STARS",
+                                    "OFFICIAL"]
+        assert lines[1].split()[-2:] == ["3300", "[OK]"]
+        assert "A description long enough that docker cuts i\u2026" \
+            in lines[2]
+        assert lines[2].rstrip().endswith("2")
+        query = fake_daemon.requests[-1].query
+        assert "term=busybox" in query and "limit=5" in query
+        assert "is-official" in urllib.parse.unquote(query)
+
+    def test_search_no_trunc_keeps_description_on_one_line(
+            self, fake_daemon, run_cli):
+        fake_daemon.on("GET", "/images/search",
+                       json_response(200, SEARCH_RESULTS))
+        code, out, _ = run_cli("search", "--no-trunc", "busybox")
+        assert code == 0
+        assert "docker cuts it short across lines" in out.decode()
+
+    def test_search_sends_hub_credentials(self, tmp_path, fake_daemon,
+                                          run_cli):
+        auth = base64.b64encode(b"hubuser:hubpass").decode()
+        write_cli_config(tmp_path, {"auths": {
+            "https://index.docker.io/v1/": {"auth": auth}}})
+        fake_daemon.on("GET", "/images/search", json_response(200, []))
+        code, out, _ = run_cli("search", "busybox")
+        assert code == 0
+        header = fake_daemon.requests[-1].header("X-Registry-Auth")
+        assert json.loads(base64.urlsafe_b64decode(header))[
+            "username"] == "hubuser"
+
+    def test_search_engine_error_is_one_line(self, fake_daemon, run_cli):
+        message = ('Get "https://index.docker.io/v1/search?q=x&n=25": '
+                   "dial tcp: lookup index.docker.io: no such host")
+        fake_daemon.on("GET", "/images/search",
+                       json_response(500, {"message": message}))
+        code, out, err = run_cli("search", "x")
+        assert (code, out) == (1, b"")
+        assert assert_one_clean_line(err) == (
+            "Error response from daemon: " + message)
+
+
+# =========================================================================
 # TestProcess: what only a whole `python3 pydocker.py` run shows
 # =========================================================================
 
@@ -3405,3 +3619,540 @@ class TestCmdSystem:
         assert text(done.stderr) == (
             "Cannot connect to the Docker daemon at "
             f"unix://{tmp_path}/none.sock. Is the docker daemon running?\n")
+
+
+def login(env, registry):
+    """Log pydocker in to ``registry`` with --password-stdin."""
+    done = run_pydocker(env, "login", "-u", registry.username,
+                        "--password-stdin", registry.address,
+                        input=registry.password.encode() + b"\n")
+    assert done.returncode == 0, text(done.stderr)
+
+
+def peak_rss_kib(env, *args, timeout=600):
+    """Run pydocker; return (CompletedProcess, its peak RSS in KiB).
+
+    A small parent process runs pydocker as its only child, so the
+    child's getrusage is pydocker's alone, not pytest's other children.
+    """
+    wrapper = ("import resource, subprocess, sys\n"
+               "done = subprocess.run(sys.argv[1:])\n"
+               "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+               "sys.stderr.write('\\nPEAK %d\\n' % usage.ru_maxrss)\n"
+               "sys.exit(done.returncode)\n")
+    done = subprocess.run([PYTHON, "-c", wrapper, PYTHON, PYDOCKER, *args],
+                          env=env, capture_output=True, timeout=timeout,
+                          check=False)
+    match = re.search(rb"\nPEAK (\d+)\n$", done.stderr)
+    assert match, done.stderr
+    done.stderr = done.stderr[:match.start()]
+    return done, int(match.group(1))
+
+
+# Peak memory allowed to pydocker while it moves several hundred MB.
+PEAK_RSS_LIMIT_KIB = 60 * 1024
+BIG_FILE_SIZE = 300 << 20
+
+
+class TestCmdPush:
+    """``push`` to the real registries, with and without credentials."""
+
+    def test_push_to_plain_registry_prints_repository_and_digest(
+            self, engine, env, registry, busybox_image):
+        name = f"{registry.address}/pytest/pushed:one"
+        engine.docker("tag", busybox_image, name)
+        try:
+            done = run_pydocker(env, "push", name)
+            assert done.returncode == 0, text(done.stderr)
+            lines = text(done.stdout).splitlines()
+            assert lines[0] == ("The push refers to repository "
+                                f"[{registry.address}/pytest/pushed]")
+            assert re.fullmatch(r"one: digest: sha256:[0-9a-f]{64} "
+                                r"size: \d+", lines[-1])
+            digest = lines[-1].split()[2]
+            pulled = engine.docker("pull", name.split(":one")[0] + "@"
+                                   + digest)
+            assert digest.encode() in pulled.stdout
+            quiet = run_pydocker(env, "push", "-q", name)
+            assert (quiet.returncode, text(quiet.stdout)) == (0, name + "\n")
+        finally:
+            remove_image(engine, name)
+
+    def test_push_all_tags(self, engine, env, registry, busybox_image):
+        repository = f"{registry.address}/pytest/alltags"
+        for tag in ("a", "b"):
+            engine.docker("tag", busybox_image, f"{repository}:{tag}")
+        try:
+            done = run_pydocker(env, "push", "--all-tags", repository)
+            assert done.returncode == 0, text(done.stderr)
+            out = text(done.stdout)
+            assert re.search(r"^a: digest: sha256:", out, re.M)
+            assert re.search(r"^b: digest: sha256:", out, re.M)
+            refused = run_pydocker(env, "push", "-a", repository + ":a")
+            assert refused.returncode == 1
+            assert "tag can't be used with --all-tags/-a" in text(
+                refused.stderr)
+        finally:
+            for tag in ("a", "b"):
+                remove_image(engine, f"{repository}:{tag}")
+
+    def test_push_to_auth_registry_fails_then_works_after_login(
+            self, engine, env, auth_registry, busybox_image):
+        name = f"{auth_registry.address}/pytest/pushed:auth"
+        engine.docker("tag", busybox_image, name)
+        try:
+            refused = run_pydocker(env, "push", name)
+            assert refused.returncode == 1
+            lines = text(refused.stderr).splitlines()
+            assert lines == ["no basic auth credentials",
+                             f"Log in with 'pydocker login "
+                             f"{auth_registry.address}' and push again"]
+            login(env, auth_registry)
+            done = run_pydocker(env, "push", name)
+            assert done.returncode == 0, text(done.stderr)
+            assert re.search(r"^auth: digest: sha256:[0-9a-f]{64}",
+                             text(done.stdout), re.M)
+        finally:
+            remove_image(engine, name)
+
+    def test_push_on_terminal_prompts_logs_in_and_retries(
+            self, engine, env, auth_registry, busybox_image):
+        name = f"{auth_registry.address}/pytest/pushed:tty"
+        engine.docker("tag", busybox_image, name)
+        try:
+            terminal = Terminal(env, "push", name)
+            terminal.read_until(b"Please login prior to push:")
+            terminal.read_until(b"Username: ")
+            terminal.type(auth_registry.username.encode() + b"\n")
+            terminal.read_until(b"Password: ")
+            terminal.type(auth_registry.password.encode() + b"\n")
+            terminal.read_until(b"tty: digest: sha256:")
+            assert terminal.finish() == 0
+            assert auth_registry.password.encode() not in terminal.output
+        finally:
+            remove_image(engine, name)
+
+    def test_push_missing_image_is_one_line(self, env, registry):
+        done = run_pydocker(env, "push", f"{registry.address}/pytest/none:x")
+        assert done.returncode == 1
+        assert "Traceback" not in text(done.stderr)
+        assert len(text(done.stderr).splitlines()) == 1
+
+
+class TestCmdBuild:
+    """``build`` with the classic builder, contexts made on the fly."""
+
+    DOCKERFILE = ("FROM busybox:latest\n"
+                  "ARG GREETING=unset\n"
+                  "COPY . /ctx/\n"
+                  "RUN echo \"$GREETING\" > /greeting\n"
+                  "LABEL org.pydocker.built=yes\n")
+
+    @pytest.fixture
+    def context(self, tmp_path):
+        folder = tmp_path / "context"
+        (folder / "logs").mkdir(parents=True)
+        (folder / "keep").mkdir()
+        (folder / "Dockerfile").write_text(self.DOCKERFILE)
+        (folder / "app.txt").write_text("app\n")
+        (folder / "secret.key").write_text("do not send\n")
+        (folder / "logs" / "a.log").write_text("log\n")
+        (folder / "keep" / "b.log").write_text("kept\n")
+        (folder / "keep" / "c.log").write_text("dropped\n")
+        (folder / ".dockerignore").write_text(
+            "# not wanted in the image\n*.key\n**/*.log\n!keep/b.log\n")
+        return folder
+
+    def test_build_honours_dockerignore_and_build_arg(
+            self, engine, env, context, busybox_image):
+        name = "pytest/built:ignore"
+        try:
+            done = run_pydocker(env, "build", "--network", "none", "-t",
+                                name, "-t", name + "-second",
+                                "--build-arg", "GREETING=hello there",
+                                "--label", "extra=1", str(context))
+            assert done.returncode == 0, text(done.stderr)
+            out = text(done.stdout)
+            assert re.match(r"Sending build context to Docker daemon +"
+                            r"\d", out)
+            # The --label flag adds a last LABEL step.
+            assert "Step 5/6 : LABEL org.pydocker.built=yes" in out
+            assert f"Successfully tagged {name}\n" in out
+            listing = engine.docker(
+                "run", "--rm", "--network", "none", name, "sh", "-c",
+                "cat /greeting; cd /ctx && find . -type f | sort")
+            assert text(listing.stdout).splitlines() == [
+                "hello there", "./.dockerignore", "./Dockerfile",
+                "./app.txt", "./keep/b.log"]
+            labels = json.loads(engine.docker(
+                "image", "inspect", "--format", "{{json .Config.Labels}}",
+                name + "-second").stdout)
+            assert labels == {"org.pydocker.built": "yes", "extra": "1"}
+        finally:
+            remove_image(engine, name)
+            remove_image(engine, name + "-second")
+
+    def test_history_lists_the_layers_the_build_made(
+            self, engine, env, context, busybox_image):
+        name = "pytest/built:history"
+        try:
+            done = run_pydocker(env, "build", "-q", "--network", "none",
+                                "-t", name, str(context))
+            assert done.returncode == 0, text(done.stderr)
+            ident = text(done.stdout).strip()
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}", ident)
+            history = assert_same_output(engine, env, ["history", name])
+            rows = history.splitlines()[1:]
+            assert rows[0].startswith(ident[7:19])
+            assert "LABEL org.pydocker.built=" in rows[0]
+            # ARG, COPY, RUN and LABEL over busybox's one layer.
+            assert len(rows) == 5
+            assert "ARG GREETING=unset" in rows[3]
+            assert "COPY dir:" in rows[2]
+            for flags in (["-q"], ["--no-trunc"], ["-H=false"],
+                          ["--no-trunc", "-q"]):
+                assert_same_output(engine, env, ["history", *flags, name])
+            grouped = run_pydocker(env, "image", "history", "-q", name)
+            assert text(grouped.stdout).splitlines()[0] == ident[7:19]
+        finally:
+            remove_image(engine, name)
+
+    def test_failing_step_ends_with_its_message_and_exit_1(
+            self, env, busybox_image):
+        dockerfile = b"FROM busybox:latest\nRUN echo before; exit 3\n"
+        done = run_pydocker(env, "build", "--network", "none", "-",
+                            input=dockerfile)
+        assert done.returncode == 1
+        assert "Step 2/2 : RUN echo before; exit 3" in text(done.stdout)
+        assert text(done.stderr) == ("The command '/bin/sh -c echo before; "
+                                     "exit 3' returned a non-zero code: "
+                                     "3\n")
+
+    def test_quiet_failure_shows_the_build_output(self, env, busybox_image):
+        done = run_pydocker(env, "build", "-q", "--network", "none", "-",
+                            input=b"FROM busybox:latest\nRUN exit 4\n")
+        assert done.returncode == 1
+        assert done.stdout == b""
+        assert "Step 2/2 : RUN exit 4" in text(done.stderr)
+        assert text(done.stderr).endswith("returned a non-zero code: 4\n")
+
+    def test_tar_context_on_stdin_with_dockerfile_flag_and_target(
+            self, engine, env, busybox_image):
+        dockerfile = (b"FROM busybox:latest AS first\n"
+                      b"COPY data.txt /data.txt\n"
+                      b"FROM first AS second\nRUN false\n")
+        context = _tar_bytes(lambda archive: (
+            _add_file(archive, "build/Dockerfile.custom", dockerfile),
+            _add_file(archive, "data.txt", b"from the tar\n")))
+        name = "pytest/built:stdin"
+        try:
+            done = run_pydocker(env, "build", "--network", "none", "-f",
+                                "build/Dockerfile.custom", "--target",
+                                "first", "-t", name, "-", input=context)
+            assert done.returncode == 0, text(done.stderr)
+            out = engine.docker("run", "--rm", "--network", "none", name,
+                                "cat", "/data.txt")
+            assert out.stdout == b"from the tar\n"
+        finally:
+            remove_image(engine, name)
+
+    def test_dockerfile_outside_context_and_no_cache(
+            self, engine, env, tmp_path, context, busybox_image):
+        outside = tmp_path / "Dockerfile.outside"
+        outside.write_text("FROM busybox:latest\nCOPY . /ctx/\n")
+        name = "pytest/built:outside"
+        try:
+            done = run_pydocker(env, "build", "--no-cache", "-f",
+                                str(outside), "-t", name, str(context))
+            assert done.returncode == 0, text(done.stderr)
+            assert "Using cache" not in text(done.stdout)
+            listing = engine.docker("run", "--rm", "--network", "none",
+                                    name, "ls", "-a", "/ctx")
+            names = text(listing.stdout).split()
+            assert "app.txt" in names
+            assert not any(n.startswith(".dockerfile.") for n in names)
+        finally:
+            remove_image(engine, name)
+
+    @pytest.mark.parametrize("args, message", [
+        (["/nonexistent-context"], 'unable to prepare context: path '
+         '"/nonexistent-context" not found'),
+        (["-f", "/nonexistent/Dockerfile", "."], "unable to prepare "
+         "context: unable to evaluate symlinks in Dockerfile path: lstat "
+         "/nonexistent/Dockerfile: no such file or directory"),
+    ], ids=["no-context", "no-dockerfile"])
+    def test_bad_build_input_is_one_line(self, env, args, message):
+        done = run_pydocker(env, "build", *args)
+        assert done.returncode == 1
+        assert text(done.stderr) == message + "\n"
+
+    def test_bad_tag_is_a_flag_error(self, env):
+        done = run_pydocker(env, "build", "-t", "Bad:Name", ".")
+        assert done.returncode == 125
+        assert text(done.stderr) == (
+            'invalid argument "Bad:Name" for "-t, --tag" flag: invalid '
+            "reference format: repository name (library/Bad) must be "
+            "lowercase\nSee 'pydocker build --help'.\n")
+
+    def test_build_from_auth_registry_uses_registry_config(
+            self, engine, env, auth_registry, test_image):
+        dockerfile = f"FROM {test_image.name_auth}\n".encode()
+        refused = run_pydocker(env, "build", "--pull", "-", input=dockerfile)
+        assert refused.returncode == 1
+        assert "no basic auth credentials" in text(refused.stderr)
+        login(env, auth_registry)
+        done = run_pydocker(env, "build", "-q", "--pull", "-t",
+                            "pytest/built:from-auth", "-", input=dockerfile)
+        try:
+            assert done.returncode == 0, text(done.stderr)
+        finally:
+            remove_image(engine, "pytest/built:from-auth")
+            remove_image(engine, test_image.name_auth)
+
+    def test_large_context_keeps_memory_flat(self, engine, env, tmp_path,
+                                             busybox_image):
+        folder = tmp_path / "big"
+        folder.mkdir()
+        (folder / "Dockerfile").write_text(
+            "FROM busybox:latest\nLABEL org.pydocker.big=yes\n")
+        with open(folder / "big.bin", "wb") as handle:
+            handle.truncate(BIG_FILE_SIZE)  # sparse: quick to make
+        done, peak = peak_rss_kib(env, "build", "-q", str(folder))
+        assert done.returncode == 0, text(done.stderr)
+        engine.docker("rmi", text(done.stdout).strip())
+        assert peak < PEAK_RSS_LIMIT_KIB
+
+
+class TestCmdSaveLoad:
+    """``save``, ``load`` and ``import`` through real files and pipes."""
+
+    def test_save_rmi_load_gives_back_the_same_image(
+            self, engine, env, tmp_path, busybox_image):
+        name = "pytest/saved:one"
+        engine.docker("tag", busybox_image, name)
+        ident = engine.docker("image", "inspect", "--format", "{{.Id}}",
+                              name).stdout
+        archive = tmp_path / "saved.tar"
+        done = run_pydocker(env, "save", "-o", str(archive), name)
+        assert done.returncode == 0, text(done.stderr)
+        with tarfile.open(archive) as saved:
+            assert "manifest.json" in saved.getnames()
+        engine.docker("rmi", name)
+        loaded = run_pydocker(env, "load", "-i", str(archive))
+        assert loaded.returncode == 0, text(loaded.stderr)
+        assert text(loaded.stdout) == f"Loaded image: {name}\n"
+        assert engine.docker("image", "inspect", "--format", "{{.Id}}",
+                             name).stdout == ident
+        engine.docker("rmi", name)
+
+    def test_save_to_stdout_and_load_from_stdin_quietly(
+            self, engine, env, busybox_image):
+        name = "pytest/saved:pipe"
+        engine.docker("tag", busybox_image, name)
+        saved = run_pydocker(env, "image", "save", name)
+        assert saved.returncode == 0, text(saved.stderr)
+        engine.docker("rmi", name)
+        loaded = run_pydocker(env, "image", "load", "-q", input=saved.stdout)
+        assert loaded.returncode == 0, text(loaded.stderr)
+        assert text(loaded.stdout) == f"Loaded image: {name}\n"
+        engine.docker("rmi", name)
+
+    @pytest.mark.parametrize("args, message", [
+        (["save", "-o", "/nonexistent/x.tar", "busybox:latest"],
+         "failed to save image: invalid output path: directory "
+         "'/nonexistent' does not exist"),
+        (["load", "-i", "/nonexistent.tar"],
+         "open /nonexistent.tar: no such file or directory"),
+        (["import", "/nonexistent.tar"],
+         "open /nonexistent.tar: no such file or directory"),
+        (["save", "pytest/nosuch:x"],
+         "Error response from daemon: reference does not exist"),
+    ], ids=["save-folder", "load-file", "import-file", "save-missing"])
+    def test_bad_input_is_one_line(self, env, busybox_image, args, message):
+        done = run_pydocker(env, *args)
+        assert done.returncode == 1
+        assert text(done.stderr) == message + "\n"
+
+    def test_save_refuses_a_terminal(self, env):
+        terminal = Terminal(env, "save", "busybox:latest")
+        terminal.read_until(b"cowardly refusing to save to a terminal")
+        assert terminal.finish() == 1
+
+    def test_import_tar_makes_a_runnable_image(self, engine, env, tmp_path,
+                                               busybox_image):
+        rootfs = tmp_path / "rootfs.tar"
+        rootfs.write_bytes(_busybox_rootfs())
+        name = "pytest/imported:one"
+        try:
+            done = run_pydocker(env, "import", "-c", 'CMD ["echo", "hi"]',
+                                "-m", "from pytest", str(rootfs), name)
+            assert done.returncode == 0, text(done.stderr)
+            assert re.fullmatch(r"sha256:[0-9a-f]{64}\n", text(done.stdout))
+            run = engine.docker("run", "--rm", "--network", "none", name)
+            assert run.stdout == b"hi\n"
+            history = run_pydocker(env, "history", name)
+            assert "from pytest" in text(history.stdout)
+            piped = run_pydocker(env, "image", "import", "-", name + "-2",
+                                 input=rootfs.read_bytes())
+            assert piped.returncode == 0, text(piped.stderr)
+            assert image_exists(engine, name + "-2")
+        finally:
+            remove_image(engine, name)
+            remove_image(engine, name + "-2")
+
+    def test_save_of_a_large_image_keeps_memory_flat(
+            self, engine, env, tmp_path, busybox_image):
+        folder = tmp_path / "big"
+        folder.mkdir()
+        (folder / "Dockerfile").write_text(
+            "FROM busybox:latest\nCOPY big.bin /big.bin\n")
+        with open(folder / "big.bin", "wb") as handle:
+            handle.truncate(BIG_FILE_SIZE)
+        name = "pytest/big:save"
+        engine.docker("build", "-q", "-t", name, str(folder))
+        archive = tmp_path / "big.tar"
+        try:
+            done, peak = peak_rss_kib(env, "save", "-o", str(archive), name)
+            assert done.returncode == 0, text(done.stderr)
+            assert archive.stat().st_size > BIG_FILE_SIZE
+            assert peak < PEAK_RSS_LIMIT_KIB
+        finally:
+            archive.unlink()
+            remove_image(engine, name)
+
+
+class TestCmdCredentialHelper:
+    """Pull, push and build with credentials kept by ``credsStore``."""
+
+    def test_login_push_pull_build_through_creds_store(
+            self, engine, config_dir, tmp_path, auth_registry,
+            busybox_image):
+        folder = tmp_path / "bin"
+        folder.mkdir()
+        helper = Helper(folder, "pytestfile")
+        env = pydocker_env(engine, config_dir, PATH=f"{folder}{os.pathsep}"
+                           f"{os.environ.get('PATH', '')}")
+        (config_dir / "config.json").write_text(json.dumps(
+            {"credsStore": "pytestfile"}))
+        name = f"{auth_registry.address}/pytest/helper:one"
+        engine.docker("tag", busybox_image, name)
+        try:
+            login(env, auth_registry)
+            stored = helper.store()[auth_registry.address]
+            assert stored == {"Username": auth_registry.username,
+                              "Secret": auth_registry.password}
+            saved = (config_dir / "config.json").read_text()
+            assert auth_registry.password not in saved
+            assert '"auth"' not in saved
+
+            pushed = run_pydocker(env, "push", name)
+            assert pushed.returncode == 0, text(pushed.stderr)
+            engine.docker("rmi", name)
+            pulled = run_pydocker(env, "pull", name)
+            assert pulled.returncode == 0, text(pulled.stderr)
+            assert image_exists(engine, name)
+            built = run_pydocker(env, "-D", "build", "-q", "--pull", "-",
+                                 input=f"FROM {name}\n".encode())
+            assert built.returncode == 0, text(built.stderr)
+            assert "'X-Registry-Config': '<redacted>'" in text(
+                built.stderr)
+            asked = [data.strip() for action, data in helper.calls()
+                     if action == "get"]
+            assert asked.count(auth_registry.address) >= 2
+            assert ["list", ""] in helper.calls()
+            for result in (pushed, pulled, built):
+                assert auth_registry.password not in text(
+                    result.stdout + result.stderr)
+        finally:
+            remove_image(engine, name)
+
+
+class TestCmdEvents:
+    """``events`` between two times, and as a live stream."""
+
+    def test_events_since_until_show_the_container_the_test_ran(
+            self, engine, env, busybox_image):
+        since = time.time() - 1
+        engine.docker("run", "--name", "pytest-events", "--network", "none",
+                      busybox_image, "true")
+        ident = engine.docker("inspect", "--format", "{{.Id}}",
+                              "pytest-events").stdout.decode().strip()
+        engine.docker("rm", "pytest-events")
+        until = time.time() + 1
+        args = ["events", "--since", f"{since:.3f}", "--until",
+                f"{until:.3f}", "--filter", "container=" + ident]
+        done = run_pydocker(env, *args)
+        assert done.returncode == 0, text(done.stderr)
+        actions = [line.split()[2] for line in text(done.stdout).splitlines()
+                   if line.split()[1] == "container"]
+        for action in ("create", "start", "die", "destroy"):
+            assert action in actions
+        assert actions.index("create") < actions.index("start") < \
+            actions.index("die")
+        assert f"container die {ident} (exitCode=0, image=busybox:latest, " \
+            "name=pytest-events)" in text(done.stdout)
+        assert done.stdout == engine.docker(*args).stdout
+        grouped = run_pydocker(env, "system", "events", *args[1:])
+        assert grouped.stdout == done.stdout
+
+    def test_events_are_printed_as_they_arrive(self, engine, env,
+                                               busybox_image):
+        process = subprocess.Popen(
+            [PYTHON, PYDOCKER, "events", "--filter", "event=create",
+             "--filter", "container=pytest-live"], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            # Creating again until one is seen: the stream may not be
+            # subscribed yet when the first create happens.
+            line = b""
+            for _ in range(20):
+                engine.docker("create", "--name", "pytest-live",
+                              "--network", "none", busybox_image)
+                engine.docker("rm", "pytest-live")
+                ready, _, _ = select.select([process.stdout], [], [], 1)
+                if ready:
+                    line = process.stdout.readline()
+                    break
+            assert b" container create " in line
+            assert b"name=pytest-live" in line
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+    def test_bad_since_is_one_line(self, env):
+        done = run_pydocker(env, "events", "--since", "yesterday-ish")
+        assert done.returncode == 1
+        assert text(done.stderr) == ("failed to parse value as time or "
+                                     "duration: \"yesterday-ish\"\n")
+
+
+class TestCmdImagePruneAndDf:
+    """``image prune`` and ``system df`` against the engine's own view."""
+
+    def test_system_df_matches_docker(self, engine, env, busybox_image):
+        assert_same_output(engine, env, ["system", "df"])
+
+    def test_system_df_verbose_matches_docker(self, engine, env,
+                                              busybox_image):
+        assert_same_output(engine, env, ["system", "df", "-v"])
+
+    def test_image_prune_removes_dangling_images(self, engine, env,
+                                                 busybox_image):
+        dangling = engine.docker(
+            "import", "-", input=_tar_bytes(lambda archive: _add_file(
+                archive, "prune-me", str(time.time()).encode()))
+        ).stdout.decode().strip()
+        asked = run_pydocker(env, "image", "prune", input=b"n\n")
+        assert asked.returncode == 0
+        assert text(asked.stdout) == (
+            "WARNING! This will remove all dangling images.\n"
+            "Are you sure you want to continue? [y/N] ")
+        assert image_exists(engine, dangling)
+        done = run_pydocker(env, "image", "prune", "-f")
+        assert done.returncode == 0, text(done.stderr)
+        lines = text(done.stdout).splitlines()
+        assert lines[0] == "Deleted Images:"
+        assert f"deleted: {dangling}" in lines
+        assert lines[-1].startswith("Total reclaimed space: ")
+        assert not image_exists(engine, dangling)
+        assert image_exists(engine, busybox_image)
