@@ -1479,6 +1479,69 @@ class _NoValue:
 
 NO_VALUE = _NoValue()
 
+
+class GoMap(dict):
+    """A JSON object that is a Go map in the engine's types (``Labels``).
+
+    A missing key is ``<no value>`` even where a missing struct field is
+    an error; ``index`` gives ``zero`` for it (``""`` for string maps).
+    """
+
+    zero = NO_VALUE
+
+
+class _StringMap(GoMap):
+    zero = ""
+
+
+class _NilList(list):
+    """A null the engine's types hold as a slice: ``[]``, JSON ``null``."""
+
+
+class _NilMap(GoMap):
+    """A null the engine's types hold as a map: ``map[]``, JSON ``null``."""
+
+
+class _NilStringMap(_NilMap):
+    zero = ""
+
+
+# Keys whose values the engine's Go types hold as maps or slices, so that
+# inspect templates print them as docker's typed structs do.
+_STRING_MAP_KEYS = frozenset((
+    "Labels", "Options", "DriverOpts", "Sysctls", "StorageOpt", "Tmpfs",
+    "Annotations"))
+_MAP_KEYS = frozenset(("Volumes", "ExposedPorts", "Ports", "Networks",
+                       "PortBindings")) | _STRING_MAP_KEYS
+_SLICE_KEYS = frozenset((
+    "Env", "Cmd", "Entrypoint", "Args", "Binds", "Links", "Dns",
+    "DnsOptions", "DnsSearch", "ExtraHosts", "CapAdd", "CapDrop",
+    "GroupAdd", "SecurityOpt", "Mounts", "OnBuild", "RepoTags",
+    "RepoDigests", "Aliases", "Devices", "DeviceRequests", "Layers",
+    "Shell", "VolumesFrom", "Ulimits", "MaskedPaths", "ReadonlyPaths"))
+
+
+def go_typed(value, key=None):
+    """Mark maps and null slices of engine JSON as Go's types hold them.
+
+    Returns the value with GoMap, _NilList and _NilMap where the key
+    says what the engine's Go type is.
+    """
+    if isinstance(value, dict):
+        typed = {name: go_typed(item, name) for name, item in value.items()}
+        if key in _STRING_MAP_KEYS:
+            return _StringMap(typed)
+        return GoMap(typed) if key in _MAP_KEYS else typed
+    if isinstance(value, list):
+        return [go_typed(item) for item in value]
+    if value is None and key in _SLICE_KEYS:
+        return _NilList()
+    if value is None and key in _STRING_MAP_KEYS:
+        return _NilStringMap()
+    if value is None and key in _MAP_KEYS:
+        return _NilMap()
+    return value
+
 _SPACES = (" ", "\t", "\r", "\n")
 
 _KEYWORDS = ("if", "else", "end", "range", "with", "break", "continue",
@@ -1803,12 +1866,15 @@ class _Parser:
         """Parse a term and the fields chained after it."""
         node = self.parse_term()
         idents = []
+        chained = self.peek().pos
         while self.peek().kind == "field" and not self.peek().spaced:
             idents.append(self.next().text[1:])
         if not idents:
             return node
         if node.kind in ("field", "variable"):
+            # Go places a chain at its second element: its errors too.
             node.idents = node.idents + idents
+            node.pos = chained
             return node
         if node.kind in ("bool", "string", "number", "nil", "dot"):
             self.error(f"unexpected . after term {go_quote(str(node))}")
@@ -2209,7 +2275,8 @@ class _Execution:
             self.fail(node, f"{name} is not a method but has arguments")
         if name in receiver:
             return receiver[name]
-        if self.template.missing_key == "error":
+        if self.template.missing_key == "error" \
+                and not isinstance(receiver, GoMap):
             self.fail(node, f"map has no entry for key {go_quote(name)}")
         return NO_VALUE
 
@@ -2359,6 +2426,8 @@ def go_json(value, escape_html=False):
     them (``\\u003cnone\\u003e``): ``escape_html`` does that.
     """
     def plain(item):
+        if isinstance(item, (_NilList, _NilMap)):
+            return None
         if isinstance(item, FormatContext):
             return plain(item.to_json())
         if isinstance(item, dict):
@@ -2420,8 +2489,8 @@ def _go_len(value):
 def _go_index(item, *keys):
     for key in keys:
         if isinstance(item, dict):
-            item = item.get(key, NO_VALUE) if isinstance(key, str) \
-                else NO_VALUE
+            zero = getattr(item, "zero", NO_VALUE)
+            item = item.get(key, zero) if isinstance(key, str) else zero
         elif isinstance(item, (list, tuple, str)):
             if isinstance(key, bool) or not isinstance(key, int):
                 raise _ExecError("cannot index slice/array with type "
@@ -3522,6 +3591,8 @@ _PS_TEMPLATE_PREFIXES = ("failed to parse template: ",
                          "failed to execute template: ")
 _FORMAT_USAGE = ("Format output using a custom template: 'table', 'table "
                  "TEMPLATE' (aligned columns), 'json', or a Go template")
+_INSPECT_FORMAT_USAGE = ("Format output using a custom template: 'json', "
+                         "or a Go template")
 _IGNORED_FORMAT = ("WARNING: Ignoring custom format, because both --format "
                    "and --quiet are set.")
 
@@ -3928,12 +3999,23 @@ class DockerCli:
         if len(kinds) > 1:
             kind = flags.string(["-type"], "",
                                 "Return JSON for specified type")
+        template = flags.string(["f", "-format"], "", _INSPECT_FORMAT_USAGE)
         self.parse(flags, args, minimum=1)
         if kind is not None and kind.value:
             if kind.value not in ("container", "image"):
                 raise FlagError(f'"{kind.value}" is not a valid value '
                                 'for --type')
             kinds = (kind.value + "s",)
+        compiled = None
+        if template.value and template.value != "json":
+            # The engine's JSON is a map: a key it left out is an error,
+            # as in docker's fallback from its typed structs.
+            try:
+                compiled = parse_template(template.value,
+                                          missing_key="error")
+            except TemplateError as error:
+                raise TemplateError(f"template parsing error: {error}"
+                                    ) from None
         found, failed = [], False
         for target in flags.args:
             raw = self._inspect_one(kinds, target)
@@ -3943,8 +4025,37 @@ class DockerCli:
                 self.warn(f"Error: No such {kind_word}: {target}")
             else:
                 found.append(raw.decode("utf-8", "replace").strip())
-        self.out(indent_json("[" + ",".join(found) + "]") if found else "[]")
+        if compiled is not None:
+            return self._inspect_template(compiled, found) or int(failed)
+        if template.value == "json":
+            compact = "".join(_JSON_TOKEN.findall(",".join(found)))
+            self.out(f"[{compact}]")
+        else:
+            self.out(indent_json("[" + ",".join(found) + "]")
+                     if found else "[]")
         return 1 if failed else 0
+
+    def _inspect_template(self, compiled, found):
+        """Print each object through the template; return 1 on a failure.
+
+        Failures are reported after the output, each on its own line;
+        when nothing at all was printed, an empty line is, as docker
+        does.
+        """
+        out, errors = [], []
+        for raw in found:
+            pieces = []
+            try:
+                compiled.render_into(pieces, go_typed(json.loads(raw)))
+            except TemplateError as error:
+                errors.append(f"template parsing error: {error}")
+                continue
+            out.append("".join(pieces) + "\n")
+        self.stdout.write(("".join(out) or "\n").encode("utf-8", "replace"))
+        self.stdout.flush()
+        for error in errors:
+            self.warn(error)
+        return 1 if errors else 0
 
     def _inspect_one(self, kinds, target):
         """Return the first kind's raw JSON for ``target``, or None."""
