@@ -3821,7 +3821,12 @@ class DockerCli:
         """Show the client's and the engine's versions."""
         flags = self.flags("version", "[OPTIONS]",
                            "Show the Docker version information")
+        template = flags.string(["f", "-format"], "", _INSPECT_FORMAT_USAGE)
         self.parse(flags, args, exactly=0)
+        if template.value:
+            return self._format_one(template.value, "version", lambda: {
+                "Client": self._client_facts(), "Server":
+                    self.client.version()})
         self.out(format_rows("Client:", [
             ("Version", __version__),
             ("API version", self._client_api_version()),
@@ -3846,6 +3851,26 @@ class DockerCli:
                 self.out(format_rows(title, rows, 18, indent="  "))
         return 0
 
+    def _client_facts(self):
+        """Return the client's side of ``version``, as docker names it."""
+        return {
+            "Version": __version__,
+            "ApiVersion": format_api_version(self.client.negotiate()),
+            "DefaultAPIVersion": MAX_API_VERSION,
+            "PythonVersion": sys.version.split()[0],
+            "Os": sys.platform, "Arch": _machine(), "Context": "default"}
+
+    def _format_one(self, text, name, facts):
+        """Print one object (from ``facts()``) through a --format value.
+
+        The template is checked before ``facts`` asks the engine.  As
+        docker does for version and info, errors are Go's, unprefixed.
+        """
+        source = "{{json .}}" if text == "json" else text
+        compiled = parse_template(source, name, missing_key="error")
+        self.out(compiled.render(go_typed(facts())))
+        return 0
+
     def _client_api_version(self):
         version = format_api_version(self.client.negotiate())
         if not self.client.pinned and version != MAX_API_VERSION:
@@ -3856,7 +3881,14 @@ class DockerCli:
         """Show system-wide information about the engine."""
         flags = self.flags("info", "[OPTIONS]",
                            "Display system-wide information")
+        template = flags.string(["f", "-format"], "", _INSPECT_FORMAT_USAGE)
         self.parse(flags, args, exactly=0)
+        if template.value:
+            return self._format_one(template.value, "", lambda: dict(
+                self.client.info(), ClientInfo={
+                    "Debug": log.isEnabledFor(logging.DEBUG),
+                    "Version": __version__, "Context": "default",
+                    "Plugins": [], "Warnings": None}))
         self.out(format_rows("Client:", [
             ("Version", __version__),
             ("Debug Mode", str(log.isEnabledFor(logging.DEBUG)).lower())],
