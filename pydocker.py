@@ -56,6 +56,7 @@ __all__ = [
     "NotFound",
     "Reference",
     "StreamError",
+    "TemplateError",
     "VersionError",
     "__version__",
     "encode_auth",
@@ -65,6 +66,7 @@ __all__ = [
     "parse_bytes",
     "parse_host",
     "parse_reference",
+    "parse_template",
     "registry_key",
     "split_repository_tag",
 ]
@@ -1079,11 +1081,21 @@ class Client:
     # Engine and system -----------------------------------------------------
 
     def version(self):
-        """Return the engine's ``/version`` answer."""
+        """Return the engine's ``/version`` answer (``Version``,
+        ``ApiVersion``, ``Components``...).
+
+        Raises:
+            ConnectError, APIError.
+        """
         return self._get("/version")
 
     def info(self):
-        """Return the engine's ``/info`` answer."""
+        """Return the engine's ``/info`` answer (``Containers``,
+        ``ServerVersion``, ``Driver``...).
+
+        Raises:
+            ConnectError, APIError.
+        """
         return self._get("/info")
 
     def auth(self, auth):
@@ -1100,12 +1112,28 @@ class Client:
     # Images ----------------------------------------------------------------
 
     def images(self, all=False, filters=None):  # noqa: A002 - API word
-        """Return the list of images (``GET /images/json``)."""
+        """Return the engine's list of images (``GET /images/json``).
+
+        Args:
+            all: include intermediate images.
+            filters: ``{"reference": ["busybox"], "dangling": ["true"]}``;
+                a single value may be given without a list.
+
+        Returns:
+            A list of dicts (``Id``, ``RepoTags``, ``Created``, ``Size``...).
+
+        Raises:
+            ConnectError, APIError.
+        """
         return self._get("/images/json", {"all": all,
                                           "filters": encode_filters(filters)})
 
     def inspect_image(self, name):
-        """Return the engine's description of an image."""
+        """Return the engine's description of an image.
+
+        Raises:
+            NotFound: no such image; ConnectError, APIError.
+        """
         return self._get(f"/images/{quote(name)}/json")
 
     def pull(self, reference, auth=None, platform=None, all_tags=False):
@@ -1133,12 +1161,24 @@ class Client:
                                  headers=headers)
 
     def tag(self, image, repository, tag=None):
-        """Give ``image`` the name ``repository:tag``."""
+        """Give ``image`` the name ``repository:tag``.
+
+        Raises:
+            NotFound: no such image; APIError: a bad name.
+        """
         self._post(f"/images/{quote(image)}/tag",
                    {"repo": repository, "tag": tag or None})
 
     def remove_image(self, image, force=False, noprune=False):
-        """Remove an image; return the engine's list of what it did."""
+        """Remove an image or one of its names.
+
+        Returns:
+            The engine's list of what it did: ``[{"Untagged": ...},
+            {"Deleted": ...}]``.
+
+        Raises:
+            NotFound: no such image; APIError: in use (without force).
+        """
         return self._delete(f"/images/{quote(image)}",
                             {"force": force, "noprune": noprune}) or []
 
@@ -1146,17 +1186,42 @@ class Client:
 
     def containers(self, all=False, filters=None, limit=None,  # noqa: A002
                    size=False):
-        """Return the list of containers (``GET /containers/json``)."""
+        """Return the engine's list of containers (``GET /containers/json``).
+
+        Args:
+            all: include stopped containers (default: running only).
+            filters: ``{"name": ["web"], "status": ["exited"]}``.
+            limit: only the ``limit`` most recently created.
+            size: ask for ``SizeRw``/``SizeRootFs`` (slower).
+
+        Returns:
+            A list of dicts (``Id``, ``Names``, ``Image``, ``State``...).
+
+        Raises:
+            ConnectError, APIError.
+        """
         return self._get("/containers/json", {
             "all": all, "filters": encode_filters(filters),
             "limit": limit, "size": size})
 
     def inspect_container(self, container):
-        """Return the engine's description of a container."""
+        """Return the engine's description of a container.
+
+        Raises:
+            NotFound: no such container; ConnectError, APIError.
+        """
         return self._get(f"/containers/{quote(container)}/json")
 
     def inspect_raw(self, kind, name):
-        """Return the raw JSON bytes describing a container or image."""
+        """Return the engine's JSON bytes describing an object, unparsed.
+
+        Args:
+            kind: ``"containers"`` or ``"images"``.
+            name: a name or ID.
+
+        Raises:
+            NotFound: no such object; ConnectError, APIError.
+        """
         response = self.request("GET", f"/{kind}/{quote(name)}/json")
         raw = read_all(response)
         self._response = None
