@@ -1694,9 +1694,6 @@ def _lex_action(source, pos, tokens, name):
             problem = _lex_problem(source, pos)
             _lex_error(source, pos, name, problem)
         kind = match.lastgroup
-        if kind == "comment":
-            pos = match.end()
-            continue
         if kind == "ident" and match.group() in ("true", "false"):
             kind = "bool"
         elif kind == "ident" and match.group() == "nil":
@@ -1815,6 +1812,10 @@ class _Parser:
                 nodes.append(_Node("text", token.pos, text=token.text))
                 continue
             keyword = self.peek()
+            if keyword.kind == "comment":
+                self.next()
+                self.expect("right", "comment")
+                continue
             if keyword.kind in ("end", "else"):
                 self.next()
                 return nodes, keyword
@@ -1981,7 +1982,8 @@ class _Parser:
             if kind in ("string", "char"):
                 value = json.loads(
                     '"' + text[1:-1].replace('\\"', '"')
-                    .replace('"', '\\"').replace("\\'", "'") + '"')
+                    .replace('"', '\\"').replace("\\'", "'") + '"',
+                    strict=False)
                 if kind == "char":
                     if len(value) != 1:
                         raise ValueError(text)

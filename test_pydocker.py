@@ -1975,6 +1975,246 @@ class TestCredentialHelpers:
             config.store_auth("registry.example.com", "alice", "pw")
 
 
+# ===========================================================================
+# Templates
+# ===========================================================================
+
+TEMPLATE_DATA = {
+    "Name": "web", "Count": 3, "Ratio": 0.5, "On": True, "Off": False,
+    "Empty": "", "Nothing": None,
+    "Env": ["A=1", "B=2"], "Labels": {"b": "2", "a": "1"},
+    "State": {"Running": True, "ExitCode": 0, "Status": "running"},
+}
+
+TEMPLATE_CASES = [
+    ("{{.Name}}", "web"),
+    ("{{.State.Running}} {{.State.ExitCode}}", "true 0"),
+    ("{{.Env}}", "[A=1 B=2]"),
+    ("{{.Labels}}", "map[a:1 b:2]"),
+    ("{{.Nothing}}", "<nil>"),
+    ("{{.Missing}}", "<no value>"),
+    ("{{.Labels.zz}}", "<no value>"),
+    ("{{json .Labels}}", '{"b":"2","a":"1"}'),
+    ("{{json .State}}",
+     '{"Running":true,"ExitCode":0,"Status":"running"}'),
+    ("{{json .Name}} {{json .Nothing}} {{json 1.0}}", '"web" null 1'),
+    ('{{json "<a&b>"}}', '"<a&b>"'),
+    ("{{range .Env}}[{{.}}]{{end}}", "[A=1][B=2]"),
+    ("{{range $i, $e := .Env}}{{$i}}:{{$e}} {{end}}", "0:A=1 1:B=2 "),
+    ("{{range $k, $v := .Labels}}{{$k}}={{$v}};{{end}}", "a=1;b=2;"),
+    ("{{range .Nothing}}x{{else}}none{{end}}", "none"),
+    ("{{range .Env}}{{if eq . \"B=2\"}}{{break}}{{end}}{{.}}{{end}}",
+     "A=1"),
+    ("{{if .On}}yes{{end}}", "yes"),
+    ("{{if .Off}}yes{{else}}no{{end}}", "no"),
+    ("{{if .Empty}}a{{else if .Count}}b{{else}}c{{end}}", "b"),
+    ("{{if .Off}}a{{else if .Empty}}b{{else}}c{{end}}", "c"),
+    ("{{with .State}}{{.Status}}{{end}}", "running"),
+    ("{{with .Missing}}x{{else}}gone{{end}}", "gone"),
+    ("{{$x := .Name}}{{$x}}-{{$x}}", "web-web"),
+    ("{{$x := 1}}{{if .On}}{{$x = 2}}{{end}}{{$x}}", "2"),
+    ("{{range .Env}}{{$.Name}}{{end}}", "webweb"),
+    ("{{.Name | upper}}", "WEB"),
+    ('{{.Name | printf "%s!" | upper}}', "WEB!"),
+    ("{{(index .Env 1)}}", "B=2"),
+    ("{{upper .Name}} {{lower \"AbC\"}} {{title \"ab cd-ef\"}}",
+     "WEB abc Ab Cd-Ef"),
+    ('{{split "a,b,c" ","}} {{join .Env ","}}', "[a b c] A=1,B=2"),
+    ('{{index (split "a,b,c" ",") 2}}', "c"),
+    ("{{truncate .Name 2}}|{{truncate .Name 9}}", "we|web"),
+    ("{{pad .Name 1 2}}|{{pad .Empty 1 2}}|", " web  ||"),
+    ('{{index .Labels "a"}} {{index .State "Status"}}', "1 running"),
+    ("{{len .Env}} {{len .Labels}} {{len .Name}} {{len \"é\"}}",
+     "2 2 3 2"),
+    ('{{print 1 2 "a" "b" 3}}', "1 2ab3"),
+    ('{{println "x" 1}}', "x 1\n"),
+    ('{{printf "%5s|%-4d|%v|%q|%x|%05.1f|%t" .Name 7 .Env "q" 255 2.25 '
+     '.On}}', "  web|7   |[A=1 B=2]|\"q\"|ff|002.2|true"),
+    ('{{printf "%d %d"  1}}', "1 %!d(MISSING)"),
+    ("{{eq .Count 3}} {{eq .Name \"x\" \"web\"}} {{ne .Count 4}}",
+     "true true true"),
+    ("{{lt 1 2}} {{le 2 2}} {{gt \"b\" \"a\"}} {{ge 1 2}}",
+     "true true true false"),
+    ("{{not .On}} {{and 1 0 2}} {{or 0 \"\" \"z\"}} {{and .On .Name}}",
+     "false 0 z web"),
+    ("{{or .Missing \"default\"}}", "default"),
+    ("{{1e6}} {{0.5}} {{.Ratio}} {{-3}} {{0x10}} {{'a'}}",
+     "1e+06 0.5 0.5 -3 16 97"),
+    ("a  {{- .Name -}}  b", "awebb"),
+    ("a {{/* a comment */}}b", "a b"),
+    ("x{{- /* trimmed */ -}}  y", "xy"),
+    # Docker turns \t and \n into tabs and newlines before parsing.
+    ("{{`raw\\n`}}", "raw\n"),
+    ('{{"tab\\tquote\\""}}', 'tab\tquote"'),
+    ("{{.Name}}\\t{{.Count}}\\n", "web\t3\n"),
+]
+
+
+TEMPLATE_ERRORS = [
+    ("{{nofunc .Name}}", 'template: :1: function "nofunc" not defined'),
+    ("{{.Name", "template: :1: unclosed action"),
+    ("line\n{{.Name", "template: :2: unclosed action"),
+    ("{{if .On}}x", "template: :1: unexpected EOF"),
+    ("{{end}}", "template: :1: unexpected {{end}}"),
+    ("{{$y}}", 'template: :1: undefined variable "$y"'),
+    ("{{}}", "template: :1: missing value for command"),
+    ('{{"open}}', "template: :1: unterminated quoted string"),
+    ("{{template \"x\"}}", "template: :1: {{template}} is not supported"),
+]
+
+TEMPLATE_RUN_ERRORS = [
+    ("{{.Name.First}}", 'template: :1:7: executing "" at <.Name.First>: '
+     "can't evaluate field First in type string"),
+    ("{{.Nothing.X}}", 'template: :1:10: executing "" at <.Nothing.X>: '
+     "nil pointer evaluating interface {}.X"),
+    ("{{index .Env 5}}", 'template: :1:2: executing "" at <index .Env 5>: '
+     "error calling index: index out of range: 5"),
+    ('{{eq 1 "a"}}', 'template: :1:2: executing "" at <eq 1 "a">: '
+     "error calling eq: incompatible types for comparison"),
+    ("{{len 3}}", 'template: :1:2: executing "" at <len 3>: '
+     "error calling len: len of type int"),
+    ("{{upper 1}}", 'template: :1:2: executing "" at <upper 1>: '
+     "wrong type for value; expected string; got int"),
+    ("{{upper .Name .Name}}", 'template: :1:2: executing "" at '
+     "<upper .Name .Name>: wrong number of args for upper: want 1 got 2"),
+    ("{{range .Name}}{{end}}", 'template: :1:8: executing "" at <.Name>: '
+     "range can't iterate over web"),
+    ("{{.Name 1}}", 'template: :1:2: executing "" at <.Name>: Name is not '
+     "a method but has arguments"),
+]
+
+
+class _Row(pydocker.FormatContext):
+    """A context with docker-like fields, for the table tests."""
+
+    GO_TYPE = "*formatter.rowContext"
+    FIELDS = ("ID", "Name")
+    METHODS = {"Label": 1}
+    HEADERS = {"ID": "ROW ID", "Name": "NAME"}
+
+    def __init__(self, ident, name, labels=None):
+        self.ident, self.name, self.labels = ident, name, labels or {}
+
+    def ID(self):  # noqa: N802 - docker's field names
+        return self.ident
+
+    def Name(self):  # noqa: N802
+        return self.name
+
+    def Label(self, key):  # noqa: N802
+        return self.labels.get(key, "")
+
+
+def render_items(text, items, **options):
+    stdout = io.BytesIO()
+    cli = pydocker.DockerCli(client=object(), stdin=io.BytesIO(),
+                             stdout=stdout, stderr=io.BytesIO(),
+                             config=pydocker.ConfigFile("/nonexistent"))
+    cli.write_formatted(text, items, **options)
+    return stdout.getvalue().decode()
+
+
+class TestTemplates:
+    """The --format engine: Go's text/template as docker users write it."""
+
+    @pytest.mark.parametrize("source, expected", TEMPLATE_CASES,
+                             ids=[case[0] for case in TEMPLATE_CASES])
+    def test_render(self, source, expected):
+        template = pydocker.parse_template(source)
+        assert template.render(TEMPLATE_DATA) == expected
+
+    @pytest.mark.parametrize("source, message", TEMPLATE_ERRORS,
+                             ids=[case[0] for case in TEMPLATE_ERRORS])
+    def test_parse_errors_are_one_line(self, source, message):
+        with pytest.raises(pydocker.TemplateError) as caught:
+            pydocker.parse_template(source)
+        assert str(caught.value) == message
+
+    @pytest.mark.parametrize("source, message", TEMPLATE_RUN_ERRORS,
+                             ids=[case[0] for case in TEMPLATE_RUN_ERRORS])
+    def test_execution_errors_are_one_line(self, source, message):
+        template = pydocker.parse_template(source)
+        with pytest.raises(pydocker.TemplateError) as caught:
+            template.render(TEMPLATE_DATA)
+        assert str(caught.value) == message
+
+    def test_missing_struct_field_is_an_error(self):
+        template = pydocker.parse_template("{{.Nope}}")
+        with pytest.raises(pydocker.TemplateError) as caught:
+            template.render(_Row("1", "a"))
+        assert str(caught.value) == (
+            'template: :1:2: executing "" at <.Nope>: can\'t evaluate '
+            "field Nope in type *formatter.rowContext")
+
+    def test_missing_key_error_mode_names_the_key(self):
+        template = pydocker.parse_template("{{.State.Health.Status}}",
+                                           missing_key="error")
+        with pytest.raises(pydocker.TemplateError) as caught:
+            template.render(TEMPLATE_DATA)
+        assert str(caught.value) == (
+            'template: :1:8: executing "" at <.State.Health.Status>: map '
+            'has no entry for key "Health"')
+
+    def test_label_method_takes_one_argument(self):
+        row = _Row("1", "a", {"com.example.tier": "db"})
+        template = pydocker.parse_template('{{.Label "com.example.tier"}}')
+        assert template.render(row) == "db"
+        with pytest.raises(pydocker.TemplateError) as caught:
+            pydocker.parse_template("{{.Label}}").render(row)
+        assert str(caught.value).endswith(
+            "wrong number of args for Label: want 1 got 0")
+
+    def test_json_of_context_escapes_html_as_docker(self):
+        row = _Row("1", "<none>")
+        assert render_items("{{json .}}", [row]) == (
+            '{"ID":"1","Name":"\\u003cnone\\u003e"}\n')
+        assert render_items("json", [row]) == (
+            '{"ID":"1","Name":"\\u003cnone\\u003e"}\n')
+
+    def test_table_aligns_under_docker_headers(self):
+        rows = [_Row("1", "alpha", {"com.x-y": "v"}), _Row("22", "b")]
+        out = render_items('table {{.ID}}\\t{{.Name}}\\t{{.Label "com.x-y"}}',
+                           rows)
+        assert out == ("ROW ID    NAME      x y\n"
+                       "1         alpha     v\n"
+                       "22        b         \n")
+
+    def test_table_header_keeps_titles_through_functions(self):
+        out = render_items("table {{upper .Name}}\\t{{.ID | printf "
+                           '"%.3s"}}', [_Row("12345", "n")])
+        assert out == "NAME      ROW\nN         123\n"
+
+    def test_table_alone_uses_the_default_format(self):
+        out = render_items("table", [_Row("1", "a")],
+                           table="table {{.Name}}\t{{.ID}}")
+        assert out == "NAME      ROW ID\na         1\n"
+
+    def test_table_of_dicts_derives_titles_from_field_names(self):
+        out = render_items("table {{.CreatedSince}}\t{{.ID}}",
+                           [{"CreatedSince": "now", "ID": "x"}])
+        assert out == "CREATED SINCE   ID\nnow             x\n"
+
+    def test_tabwrite_aligns_each_run_of_lines(self):
+        text = "a\tbb\tc\nlonger cell\td\ne\n\tf"
+        assert pydocker.tabwrite(text) == (
+            "a             bb        c\n"
+            "longer cell   d\n"
+            "e\n"
+            "          f")
+
+    def test_no_template_is_compiled_without_format(self, monkeypatch):
+        def refuse(*args, **kwargs):
+            raise AssertionError("a template was compiled")
+
+        monkeypatch.setattr(pydocker, "Template", refuse)
+        cli = pydocker.DockerCli(client=object(), stdout=io.BytesIO())
+        cli.write_table(pydocker.ContainerContext.TABLE, [
+            pydocker.ContainerContext({"Id": "0123456789abcdef",
+                                       "Names": ["/x"], "Image": "i"})],
+            pydocker.ContainerContext)
+        assert cli.stdout.getvalue().startswith(b"CONTAINER ID   IMAGE")
+
+
 # =========================================================================
 # Fixtures: a fake engine that replays scripted bytes
 # =========================================================================
