@@ -3996,8 +3996,10 @@ class DockerCli:
         if names:
             wanted.setdefault("reference", []).append(names[0])
         images = self.client.images(all=show_all.value, filters=wanted)
+        # A template that shows digests gets the rows --digests gives.
+        show_digests = digests.value or "{{.Digest}}" in text
         rows = [row for image in images for row in image_contexts(
-            image, digests.value, not no_trunc.value)]
+            image, show_digests, not no_trunc.value)]
         if quiet.value:
             for row in rows:  # one line a row, as docker prints them
                 self.out(row.ID())

@@ -3575,6 +3575,213 @@ class TestCmdPs:
                                      "See 'pydocker ps --help'.\n")
 
 
+class TestCmdFormat:
+    """--format and filters print what docker prints for the same objects."""
+
+    @pytest.fixture(scope="class")
+    def objects(self, engine, busybox_image):
+        engine.docker("create", "--name", "pytest-fmt-created", "--network",
+                      "none", "--label", "tier=db", "--label",
+                      "com.example.team=infra", busybox_image, "echo", "hi")
+        engine.docker("run", "--name", "pytest-fmt-exited", "--network",
+                      "none", "--env", "GREETING=a <b> & c", busybox_image,
+                      "sh", "-c", "exit 4", check=False)
+        engine.docker("tag", busybox_image, "pytest/fmt:one")
+        yield ["pytest-fmt-created", "pytest-fmt-exited"]
+        engine.docker("rm", "-f", "pytest-fmt-created", "pytest-fmt-exited",
+                      check=False)
+        engine.docker("rmi", "pytest/fmt:one", check=False)
+
+    @pytest.mark.parametrize("args", [
+        ["ps", "-a", "--format", "{{.Names}}\\t{{.Status}}"],
+        ["ps", "-a", "--format", "json"],
+        ["ps", "-a", "--format", "{{json .}}"],
+        ["ps", "-a", "--format", "table {{.ID}}\\t{{.Names}}\\t{{.Labels}}"],
+        ["ps", "-a", "--format", "table"],
+        ["ps", "-a", "--format", 'table {{.Names}}\\t{{.Label "tier"}}'],
+        ["ps", "-a", "--format", "{{.Image}} {{.Command}} {{.State}} "
+         "{{.Mounts}} {{.Networks}} {{.LocalVolumes}} {{.Size}}"],
+        ["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}"],
+        ["ps", "-a", "--filter", "label=tier=db", "--format", "{{.Names}}"],
+        ["ps", "-a", "--filter", "status=exited", "--filter",
+         "name=pytest-fmt", "-q"],
+        ["ps", "-a", "-s"],
+        ["ps", "-l", "--format", "{{.Names}}"],
+        ["images", "--format", "json"],
+        ["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}"
+         " {{.Digest}} {{.CreatedAt}}"],
+        ["images", "--format", "table {{.Repository}}\\t{{.Tag}}\\t"
+         "{{.Containers}}\\t{{.VirtualSize}}\\t{{.SharedSize}}"],
+        ["images", "--digests"],
+        ["images", "pytest/fmt"],
+        ["images", "-a", "--filter", "reference=pytest/*",
+         "--format", "{{.Repository}}"],
+        ["inspect", "-f", "{{.State.ExitCode}}", "pytest-fmt-exited"],
+        ["inspect", "-f", "{{json .Config.Labels}}", "pytest-fmt-created"],
+        ["inspect", "-f", "{{.Config.Labels}} {{.Config.Env}}",
+         "pytest-fmt-created", "pytest-fmt-exited"],
+        ["inspect", "-f", '{{index .Config.Labels "tier"}}|'
+         "{{.Config.Labels.tier}}", "pytest-fmt-created"],
+        ["inspect", "-f", "{{.Name}} {{.State.Status}} {{.State.Running}} "
+         "{{.HostConfig.NetworkMode}} {{.RestartCount}}",
+         "pytest-fmt-created", "pytest-fmt-exited"],
+        ["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
+         "pytest-fmt-exited"],
+        ["inspect", "-f", "{{json .Config.Env}} {{join .Args \",\"}}",
+         "pytest-fmt-exited"],
+        ["inspect", "-f", "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}"
+         " {{end}}", "pytest-fmt-created"],
+        ["inspect", "--format", "json", "pytest-fmt-created"],
+        ["inspect", "-f", "{{.Id}} {{.Size}} {{.Architecture}} "
+         "{{.RepoTags}}", "pytest/fmt:one"],
+        ["version", "--format", "{{.Server.Version}} {{.Server.Os}}"],
+        ["info", "--format", "{{.ServerVersion}} {{.Driver}} {{.NCPU}} "
+         "{{json .Plugins}}"],
+    ], ids=lambda args: " ".join(args))
+    def test_format_matches_docker(self, engine, env, objects, args):
+        if any(arg.startswith("table") for arg in args) \
+                or "--format" not in args:
+            assert_same_output(engine, env, args)
+            return
+        # Without a header, every line is a row: docker prints the tags of
+        # one image in random order, so all lines are compared as a set.
+        for _ in range(3):
+            ours = run_pydocker(env, *args)
+            assert ours.returncode == 0, text(ours.stderr)
+            theirs = engine.docker(*args)
+            if sorted(ours.stdout.splitlines()) == sorted(
+                    theirs.stdout.splitlines()):
+                return
+            time.sleep(0.3)
+        assert text(ours.stdout) == text(theirs.stdout)
+
+    @pytest.mark.parametrize("args, message", [
+        (["ps", "--format", "{{.Nope}}"], 'failed to execute template: '
+         'template: :1:2: executing "" at <.Nope>: can\'t evaluate field '
+         "Nope in type *formatter.ContainerContext"),
+        (["ps", "--format", "{{.ID"], "failed to parse template: "
+         "template: :1: unclosed action"),
+        (["images", "--format", "{{nofunc .ID}}"], "template parsing "
+         'error: template: :1: function "nofunc" not defined'),
+        (["inspect", "-f", "{{.State.Health.Status}}", "pytest-fmt-exited"],
+         'template parsing error: template: :1:8: executing "" at '
+         '<.State.Health.Status>: map has no entry for key "Health"'),
+    ], ids=["ps-missing-field", "ps-unclosed", "images-unknown-function",
+            "inspect-missing-key"])
+    def test_template_error_is_one_line_exit_1(self, engine, env, objects,
+                                               args, message):
+        ours = run_pydocker(env, *args)
+        assert ours.returncode == 1
+        assert text(ours.stderr) == message + "\n"
+        theirs = engine.docker(*args, check=False)
+        assert text(theirs.stderr) == message + "\n"
+
+    def test_ps_format_from_config(self, engine, env, config_dir, objects):
+        (config_dir / "config.json").write_text(json.dumps({
+            "psFormat": "table {{.Names}}\\t{{.State}}",
+            "imagesFormat": "{{.Repository}}"}))
+        assert_same_output(engine, env, ["ps", "-a"],
+                           ["ps", "-a", "--format",
+                            "table {{.Names}}\\t{{.State}}"])
+        assert_same_output(engine, env, ["images"],
+                           ["images", "--format", "{{.Repository}}"])
+
+    def test_quiet_ignores_format_with_warning(self, engine, env, objects):
+        done = run_pydocker(env, "ps", "-aq", "--format", "{{.Names}}")
+        assert done.returncode == 0
+        assert text(done.stderr) == ("WARNING: Ignoring custom format, "
+                                     "because both --format and --quiet "
+                                     "are set.\n")
+        assert done.stdout == engine.docker("ps", "-aq").stdout
+
+    def test_size_in_template_asks_engine_for_sizes(self, engine, env,
+                                                    objects):
+        done = run_pydocker(env, "-D", "ps", "-a", "--format", "{{.Size}}")
+        assert done.returncode == 0, text(done.stderr)
+        assert "size=1" in text(done.stderr)
+        assert "(virtual " in text(done.stdout)
+
+
+# =========================================================================
+# The library: pydocker imported by another program
+# =========================================================================
+
+# Runs in a fresh interpreter: audit hooks see every file opened and
+# every connection made while pydocker is imported.
+LIBRARY_PROGRAM = r"""
+import io, json, os, sys
+events = []
+
+def audit(event, args):
+    if event == "open" and isinstance(args[0], str) \
+            and not args[0].endswith((".py", ".pyc")) \
+            and "__pycache__" not in args[0] \
+            and not os.path.isdir(args[0]):
+        events.append(["open", args[0]])
+    elif event in ("socket.connect", "subprocess.Popen"):
+        events.append([event, repr(args[1:2])])
+
+captured = io.StringIO()
+sys.stdout, real_stdout = captured, sys.stdout
+sys.addaudithook(audit)
+import pydocker
+sys.stdout = real_stdout
+report = {"import_output": captured.getvalue(), "import_events": events[:]}
+
+with pydocker.Client(sys.argv[1]) as client:
+    pulled = list(client.pull(sys.argv[2]))
+    created = client.create_container(
+        {"Image": sys.argv[2], "Cmd": ["sh", "-c", "echo out; echo err >&2"],
+         "HostConfig": {"NetworkMode": "none"}}, name=sys.argv[3])
+    client.start(created["Id"])
+    waited = client.wait(created["Id"])
+    logs = [[stream, data.decode()]
+            for stream, data in client.logs(created["Id"])]
+report.update(pulled=pulled[-1], waited=waited, logs=logs)
+print(json.dumps(report))
+"""
+
+
+class TestLibrary:
+    """pydocker as a library: a quiet import, then a Client alone."""
+
+    def test_import_is_quiet_then_client_pulls_runs_and_reads_logs(
+            self, engine, tmp_path, test_image):
+        remove_image(engine, test_image.name_plain)
+        name = "pytest-library-run"
+        engine.docker("rm", "-f", name, check=False)
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("DOCKER_")}
+        env["PYTHONPATH"] = HERE
+        env["HOME"] = str(tmp_path)
+        try:
+            done = subprocess.run(
+                [PYTHON, "-c", LIBRARY_PROGRAM, engine.host,
+                 test_image.name_plain, name], cwd=str(tmp_path), env=env,
+                capture_output=True, timeout=120, check=False)
+            assert done.returncode == 0, text(done.stderr)
+            report = json.loads(done.stdout)
+        finally:
+            engine.docker("rm", "-f", name, check=False)
+        assert report["import_output"] == ""
+        assert report["import_events"] == []
+        assert report["pulled"]["status"] == (
+            "Status: Downloaded newer image for " + test_image.name_plain)
+        assert report["waited"]["StatusCode"] == 0
+        assert sorted(map(tuple, report["logs"])) == [
+            (1, "out\n"), (2, "err\n")]
+
+    def test_python_m_pydocker_runs_the_command_line(self, engine,
+                                                     config_dir):
+        env = pydocker_env(engine, config_dir, PYTHONPATH=HERE)
+        done = subprocess.run([PYTHON, "-m", "pydocker", "version",
+                               "--format", "{{.Server.ApiVersion}}"],
+                              env=env, capture_output=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout) == "1.41\n"
+
+
 class TestCmdSystem:
     """``version`` and ``info``, at the negotiated and pinned versions."""
 
