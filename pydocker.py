@@ -28,6 +28,7 @@ by name.  The file reads top to bottom in dependency order:
     Transport        http.client connections over unix, TCP, TLS and ssh
     API client       Client: version negotiation, requests, streams
     Formatting       sizes, durations, tables, JSON re-indenting
+    Templates        --format: a Go text/template subset, table alignment
     Stream rendering JSON progress messages on a terminal and off it
     References       image references and registry keys
     Auth and config  config.json, credential helpers, X-Registry-Auth
@@ -56,6 +57,7 @@ __all__ = [
     "NotFound",
     "Reference",
     "StreamError",
+    "TemplateError",
     "VersionError",
     "__version__",
     "encode_auth",
@@ -65,6 +67,7 @@ __all__ = [
     "parse_bytes",
     "parse_host",
     "parse_reference",
+    "parse_template",
     "registry_key",
     "split_repository_tag",
 ]
@@ -1084,11 +1087,21 @@ class Client:
     # Engine and system -----------------------------------------------------
 
     def version(self):
-        """Return the engine's ``/version`` answer."""
+        """Return the engine's ``/version`` answer (``Version``,
+        ``ApiVersion``, ``Components``...).
+
+        Raises:
+            ConnectError, APIError.
+        """
         return self._get("/version")
 
     def info(self):
-        """Return the engine's ``/info`` answer."""
+        """Return the engine's ``/info`` answer (``Containers``,
+        ``ServerVersion``, ``Driver``...).
+
+        Raises:
+            ConnectError, APIError.
+        """
         return self._get("/info")
 
     def auth(self, auth):
@@ -1121,12 +1134,28 @@ class Client:
     # Images ----------------------------------------------------------------
 
     def images(self, all=False, filters=None):  # noqa: A002 - API word
-        """Return the list of images (``GET /images/json``)."""
+        """Return the engine's list of images (``GET /images/json``).
+
+        Args:
+            all: include intermediate images.
+            filters: ``{"reference": ["busybox"], "dangling": ["true"]}``;
+                a single value may be given without a list.
+
+        Returns:
+            A list of dicts (``Id``, ``RepoTags``, ``Created``, ``Size``...).
+
+        Raises:
+            ConnectError, APIError.
+        """
         return self._get("/images/json", {"all": all,
                                           "filters": encode_filters(filters)})
 
     def inspect_image(self, name):
-        """Return the engine's description of an image."""
+        """Return the engine's description of an image.
+
+        Raises:
+            NotFound: no such image; ConnectError, APIError.
+        """
         return self._get(f"/images/{quote(name)}/json")
 
     def pull(self, reference, auth=None, platform=None, all_tags=False):
@@ -1154,12 +1183,24 @@ class Client:
                                  headers=headers)
 
     def tag(self, image, repository, tag=None):
-        """Give ``image`` the name ``repository:tag``."""
+        """Give ``image`` the name ``repository:tag``.
+
+        Raises:
+            NotFound: no such image; APIError: a bad name.
+        """
         self._post(f"/images/{quote(image)}/tag",
                    {"repo": repository, "tag": tag or None})
 
     def remove_image(self, image, force=False, noprune=False):
-        """Remove an image; return the engine's list of what it did."""
+        """Remove an image or one of its names.
+
+        Returns:
+            The engine's list of what it did: ``[{"Untagged": ...},
+            {"Deleted": ...}]``.
+
+        Raises:
+            NotFound: no such image; APIError: in use (without force).
+        """
         return self._delete(f"/images/{quote(image)}",
                             {"force": force, "noprune": noprune}) or []
 
@@ -1270,17 +1311,42 @@ class Client:
 
     def containers(self, all=False, filters=None, limit=None,  # noqa: A002
                    size=False):
-        """Return the list of containers (``GET /containers/json``)."""
+        """Return the engine's list of containers (``GET /containers/json``).
+
+        Args:
+            all: include stopped containers (default: running only).
+            filters: ``{"name": ["web"], "status": ["exited"]}``.
+            limit: only the ``limit`` most recently created.
+            size: ask for ``SizeRw``/``SizeRootFs`` (slower).
+
+        Returns:
+            A list of dicts (``Id``, ``Names``, ``Image``, ``State``...).
+
+        Raises:
+            ConnectError, APIError.
+        """
         return self._get("/containers/json", {
             "all": all, "filters": encode_filters(filters),
             "limit": limit, "size": size})
 
     def inspect_container(self, container):
-        """Return the engine's description of a container."""
+        """Return the engine's description of a container.
+
+        Raises:
+            NotFound: no such container; ConnectError, APIError.
+        """
         return self._get(f"/containers/{quote(container)}/json")
 
     def inspect_raw(self, kind, name):
-        """Return the raw JSON bytes describing a container or image."""
+        """Return the engine's JSON bytes describing an object, unparsed.
+
+        Args:
+            kind: ``"containers"`` or ``"images"``.
+            name: a name or ID.
+
+        Raises:
+            NotFound: no such object; ConnectError, APIError.
+        """
         response = self.request("GET", f"/{kind}/{quote(name)}/json")
         raw = read_all(response)
         self._response = None
@@ -1584,6 +1650,1276 @@ def indent_json(raw, indent="    "):
         else:
             out.append(token)
     return "".join(out)
+
+
+# =========================================================================
+# Templates
+# =========================================================================
+
+# A Go text/template subset for --format: the lexer, parser and evaluator
+# below are used only when a command is given --format, so a plain run
+# never pays for them.  Values are the engine's decoded JSON (dicts are Go
+# maps) or FormatContext objects (Go structs with docker's field names).
+
+
+class TemplateError(DockerError):
+    """A --format template that does not parse or does not execute.
+
+    The text is Go's (``template: :1: unclosed action``) so that messages
+    read as docker's.
+    """
+
+
+class _NoValue:
+    """What a missing map key yields, printed as Go prints it."""
+
+    def __repr__(self):
+        return "<no value>"
+
+    def __bool__(self):
+        return False
+
+
+NO_VALUE = _NoValue()
+
+
+class GoMap(dict):
+    """A JSON object that is a Go map in the engine's types (``Labels``).
+
+    A missing key is ``<no value>`` even where a missing struct field is
+    an error; ``index`` gives ``zero`` for it (``""`` for string maps).
+    """
+
+    zero = NO_VALUE
+
+
+class _StringMap(GoMap):
+    zero = ""
+
+
+class _NilList(list):
+    """A null the engine's types hold as a slice: ``[]``, JSON ``null``."""
+
+
+class _NilMap(GoMap):
+    """A null the engine's types hold as a map: ``map[]``, JSON ``null``."""
+
+
+class _NilStringMap(_NilMap):
+    zero = ""
+
+
+# Keys whose values the engine's Go types hold as maps or slices, so that
+# inspect templates print them as docker's typed structs do.
+_STRING_MAP_KEYS = frozenset((
+    "Labels", "Options", "DriverOpts", "Sysctls", "StorageOpt", "Tmpfs",
+    "Annotations"))
+_MAP_KEYS = frozenset(("Volumes", "ExposedPorts", "Ports", "Networks",
+                       "PortBindings")) | _STRING_MAP_KEYS
+_SLICE_KEYS = frozenset((
+    "Env", "Cmd", "Entrypoint", "Args", "Binds", "Links", "Dns",
+    "DnsOptions", "DnsSearch", "ExtraHosts", "CapAdd", "CapDrop",
+    "GroupAdd", "SecurityOpt", "Mounts", "OnBuild", "RepoTags",
+    "RepoDigests", "Aliases", "Devices", "DeviceRequests", "Layers",
+    "Shell", "VolumesFrom", "Ulimits", "MaskedPaths", "ReadonlyPaths"))
+
+
+def go_typed(value, key=None):
+    """Mark maps and null slices of engine JSON as Go's types hold them.
+
+    Returns the value with GoMap, _NilList and _NilMap where the key
+    says what the engine's Go type is.
+    """
+    if isinstance(value, dict):
+        typed = {name: go_typed(item, name) for name, item in value.items()}
+        if key in _STRING_MAP_KEYS:
+            return _StringMap(typed)
+        return GoMap(typed) if key in _MAP_KEYS else typed
+    if isinstance(value, list):
+        return [go_typed(item) for item in value]
+    if value is None and key in _SLICE_KEYS:
+        return _NilList()
+    if value is None and key in _STRING_MAP_KEYS:
+        return _NilStringMap()
+    if value is None and key in _MAP_KEYS:
+        return _NilMap()
+    return value
+
+_SPACES = (" ", "\t", "\r", "\n")
+
+_KEYWORDS = ("if", "else", "end", "range", "with", "break", "continue",
+             "define", "template", "block")
+
+
+class _Token:
+    """One lexical item of a template: its kind, text and offset."""
+
+    __slots__ = ("kind", "text", "pos", "spaced")
+
+    def __init__(self, kind, text, pos, spaced=False):
+        self.kind, self.text, self.pos = kind, text, pos
+        # Whether a space came before: ``f .x`` is not ``f.x``.
+        self.spaced = spaced
+
+
+def _template_line(source, pos):
+    return source.count("\n", 0, pos) + 1
+
+
+def _lex_template(source, name=""):
+    """Return the tokens of ``source``, applying ``{{-`` and ``-}}`` trims.
+
+    Raises:
+        TemplateError: an unclosed action, comment or quoted string.
+    """
+    tokens = []
+    pos = 0
+    trim_next = False
+    while pos < len(source):
+        start = source.find("{{", pos)
+        end = len(source) if start < 0 else start
+        text = source[pos:end]
+        if trim_next:
+            text = text.lstrip(" \t\r\n")
+        left_trim = (start >= 0 and source[start + 2:start + 3] == "-"
+                     and source[start + 3:start + 4] in _SPACES)
+        if left_trim:
+            text = text.rstrip(" \t\r\n")
+        if text:
+            tokens.append(_Token("text", text, pos))
+        if start < 0:
+            break
+        pos = start + (3 if left_trim else 2)
+        pos, trim_next = _lex_action(source, pos, tokens, name)
+    tokens.append(_Token("eof", "", len(source)))
+    return tokens
+
+
+def _lex_action(source, pos, tokens, name):
+    """Lex one action from after its ``{{``; return where text resumes."""
+    pattern = re.compile(r"""
+        (?P<space>[ \t\r\n])
+      | (?P<comment>/\*.*?\*/)
+      | (?P<declare>:=) | (?P<assign>=) | (?P<pipe>\|) | (?P<comma>,)
+      | (?P<lparen>\() | (?P<rparen>\))
+      | (?P<string>"(?:[^"\\\n]|\\.)*")
+      | (?P<raw>`[^`]*`)
+      | (?P<char>'(?:[^'\\\n]|\\.)+')
+      | (?P<number>[+-]?(?:0[xX][0-9a-fA-F_]+|0[bB][01_]+|0[oO][0-7_]+
+                      |(?:\d[\d_]*\.?\d*|\.\d+)(?:[eE][+-]?\d+)?))
+      | (?P<field>\.[A-Za-z_]\w*)
+      | (?P<dot>\.)
+      | (?P<variable>\$\w*)
+      | (?P<ident>[A-Za-z_]\w*)
+    """, re.X | re.S)
+    start = pos
+    action = []
+    while True:
+        trim = (source[pos:pos + 1] in _SPACES
+                and source.startswith("-}}", pos + 1))
+        if trim or source.startswith("}}", pos):
+            if action and action[-1].kind == "space":
+                action.pop()
+            tokens.append(_Token("left", "{{", start))
+            tokens.extend(token for token in action
+                          if token.kind != "space")
+            tokens.append(_Token("right", "}}", pos))
+            return pos + (4 if trim else 2), trim
+        if pos >= len(source):
+            _lex_error(source, pos, name, "unclosed action")
+        match = pattern.match(source, pos)
+        if match is None:
+            problem = _lex_problem(source, pos)
+            _lex_error(source, pos, name, problem)
+        kind = match.lastgroup
+        if kind == "ident" and match.group() in ("true", "false"):
+            kind = "bool"
+        elif kind == "ident" and match.group() == "nil":
+            kind = "nil"
+        elif kind == "ident" and match.group() in _KEYWORDS:
+            kind = match.group()
+        spaced = bool(action) and action[-1].kind == "space"
+        action.append(_Token(kind, match.group(), pos, spaced))
+        pos = match.end()
+
+
+def _lex_problem(source, pos):
+    char = source[pos]
+    if char in "\"'`":
+        return "unterminated quoted string"
+    if source.startswith("/*", pos):
+        return "unclosed comment"
+    return f"unexpected {go_quote(char)} in command"
+
+
+def _lex_error(source, pos, name, message):
+    line = _template_line(source, pos)
+    raise TemplateError(f"template: {name}:{line}: {message}")
+
+
+class _Node:
+    """A parsed piece of a template; ``str()`` gives Go's canonical text."""
+
+    def __init__(self, kind, pos, **parts):
+        self.kind = kind
+        self.pos = pos
+        self.__dict__.update(parts)
+
+    def __str__(self):
+        kind = self.kind
+        if kind == "field":
+            return "." + ".".join(self.idents)
+        if kind == "variable":
+            return ".".join([self.name] + self.idents)
+        if kind == "chain":
+            inner = str(self.node)
+            if self.node.kind == "pipe":
+                inner = f"({inner})"
+            return inner + "." + ".".join(self.idents)
+        if kind == "pipe":
+            text = " | ".join(str(command) for command in self.commands)
+            if self.decl:
+                text = (", ".join(self.decl)
+                        + (" = " if self.assign else " := ") + text)
+            return text
+        if kind == "command":
+            return " ".join(f"({arg})" if arg.kind == "pipe" else str(arg)
+                            for arg in self.args)
+        return self.text
+
+
+class _Parser:
+    """Go's template grammar, subset: actions, if, range, with, variables."""
+
+    def __init__(self, source, name, functions):
+        self.source = source
+        self.name = name
+        self.functions = functions
+        self.tokens = _lex_template(source, name)
+        self.index = 0
+        self.scopes = [["$"]]
+
+    def error(self, message, token=None):
+        token = token or self.tokens[self.index]
+        line = _template_line(self.source, token.pos)
+        raise TemplateError(f"template: {self.name}:{line}: {message}")
+
+    def peek(self):
+        return self.tokens[self.index]
+
+    def next(self):
+        token = self.tokens[self.index]
+        self.index += 1
+        return token
+
+    def expect(self, kind, context):
+        token = self.next()
+        if token.kind != kind:
+            self.error(f"unexpected {self.describe(token)} in {context}",
+                       token)
+        return token
+
+    @staticmethod
+    def describe(token):
+        if token.kind == "eof":
+            return "EOF"
+        if token.kind == "right":
+            return "right delim"
+        return f"<{token.text}>" if token.kind in _KEYWORDS \
+            else go_quote(token.text)
+
+    def parse(self):
+        """Return the top-level list of nodes."""
+        nodes, end = self.parse_list()
+        if end is not None:
+            self.error(f"unexpected {{{{{end.kind}}}}}", end)
+        return nodes
+
+    def parse_list(self):
+        """Parse nodes up to ``{{end}}``, ``{{else}}`` or the end.
+
+        Returns the nodes and the token that stopped them (None at EOF).
+        """
+        nodes = []
+        while True:
+            token = self.next()
+            if token.kind == "eof":
+                self.index -= 1
+                return nodes, None
+            if token.kind == "text":
+                nodes.append(_Node("text", token.pos, text=token.text))
+                continue
+            keyword = self.peek()
+            if keyword.kind == "comment":
+                self.next()
+                self.expect("right", "comment")
+                continue
+            if keyword.kind in ("end", "else"):
+                self.next()
+                return nodes, keyword
+            nodes.append(self.parse_action(keyword))
+
+    def parse_action(self, keyword):
+        """Parse what follows ``{{``: a block, a control word or a pipe."""
+        kind = keyword.kind
+        if kind in ("if", "range", "with"):
+            self.next()
+            return self.parse_block(kind, keyword)
+        if kind in ("break", "continue"):
+            self.next()
+            self.expect("right", kind)
+            return _Node(kind, keyword.pos, text=f"{{{{{kind}}}}}")
+        if kind in ("define", "template", "block"):
+            self.error(f"{{{{{kind}}}}} is not supported", keyword)
+        pipe = self.parse_pipe("command", "right")
+        return _Node("action", keyword.pos, pipe=pipe)
+
+    def parse_block(self, kind, keyword):
+        """Parse ``{{if}}``, ``{{range}}`` or ``{{with}}`` to its end."""
+        self.scopes.append([])
+        pipe = self.parse_pipe(kind, "right", allow_pair=kind == "range")
+        body, end = self.parse_list()
+        otherwise = []
+        if end is None:
+            self.error("unexpected EOF")
+        if end.kind == "else":
+            following = self.peek()
+            if following.kind in ("if", "with") and kind != "range":
+                # {{else if ...}} is an {{if}} inside the else branch, and
+                # shares its {{end}}.
+                self.next()
+                otherwise = [self.parse_block(following.kind, following)]
+                self.scopes.pop()
+                return _Node(kind, keyword.pos, pipe=pipe, body=body,
+                             otherwise=otherwise)
+            self.expect("right", "else")
+            otherwise, end = self.parse_list()
+            if end is None:
+                self.error("unexpected EOF")
+            if end.kind != "end":
+                self.error("expected end; found {{else}}", end)
+        self.expect("right", "end")
+        self.scopes.pop()
+        return _Node(kind, keyword.pos, pipe=pipe, body=body,
+                     otherwise=otherwise)
+
+    def parse_pipe(self, context, end, allow_pair=False):
+        """Parse an optional declaration and commands joined by ``|``."""
+        start = self.peek()
+        decl, assign = self.parse_declaration(allow_pair)
+        commands = []
+        while True:
+            token = self.peek()
+            if token.kind == end:
+                self.next()
+                break
+            if token.kind == "eof":
+                self.error("unclosed action" if end == "right"
+                           else "unclosed left paren")
+            commands.append(self.parse_command(end))
+            if self.peek().kind == "pipe":
+                self.next()
+                if self.peek().kind == end:
+                    self.error("missing command after |")
+        if not commands:
+            self.error(f"missing value for {context}")
+        return _Node("pipe", start.pos, decl=decl, assign=assign,
+                     commands=commands)
+
+    def parse_declaration(self, allow_pair):
+        """Parse ``$x :=``, ``$x =`` or (range) ``$i, $e :=`` if present."""
+        tokens = self.tokens
+        first = self.peek()
+        if first.kind != "variable":
+            return [], False
+        following = tokens[self.index + 1]
+        names = [first.text]
+        skip = 2
+        if (allow_pair and following.kind == "comma"
+                and tokens[self.index + 2].kind == "variable"):
+            names.append(tokens[self.index + 2].text)
+            following = tokens[self.index + 3]
+            skip = 4
+        if following.kind not in ("declare", "assign"):
+            return [], False
+        self.index += skip
+        if following.kind == "assign":
+            for name in names:
+                self.check_variable(name, first)
+        else:
+            self.scopes[-1].extend(names)
+        return names, following.kind == "assign"
+
+    def check_variable(self, name, token):
+        if not any(name in scope for scope in self.scopes):
+            self.error(f"undefined variable {go_quote(name)}", token)
+
+    def parse_command(self, end):
+        """Parse the operands of one command, up to ``|`` or the end."""
+        start = self.peek()
+        args = []
+        while self.peek().kind not in ("pipe", end, "eof"):
+            args.append(self.parse_operand())
+        if not args:
+            self.error("empty command")
+        if args[0].kind == "nil":
+            self.error("nil is not a command")
+        return _Node("command", start.pos, args=args)
+
+    def parse_operand(self):
+        """Parse a term and the fields chained after it."""
+        node = self.parse_term()
+        idents = []
+        chained = self.peek().pos
+        while self.peek().kind == "field" and not self.peek().spaced:
+            idents.append(self.next().text[1:])
+        if not idents:
+            return node
+        if node.kind in ("field", "variable"):
+            # Go places a chain at its second element: its errors too.
+            node.idents = node.idents + idents
+            node.pos = chained
+            return node
+        if node.kind in ("bool", "string", "number", "nil", "dot"):
+            self.error(f"unexpected . after term {go_quote(str(node))}")
+        return _Node("chain", node.pos, node=node, idents=idents)
+
+    def parse_term(self):
+        token = self.next()
+        kind = token.kind
+        if kind == "field":
+            return _Node("field", token.pos, idents=[token.text[1:]])
+        if kind == "variable":
+            self.check_variable(token.text, token)
+            return _Node("variable", token.pos, name=token.text, idents=[])
+        if kind == "ident":
+            if token.text not in self.functions:
+                self.error(f"function {go_quote(token.text)} not defined",
+                           token)
+            return _Node("ident", token.pos, text=token.text)
+        if kind == "lparen":
+            return self.parse_pipe("parenthesized pipeline", "rparen")
+        if kind in ("dot", "nil", "bool", "string", "raw", "char",
+                    "number"):
+            return self.literal(token)
+        self.error(f"unexpected {self.describe(token)} in operand", token)
+
+    def literal(self, token):
+        """Return the node of a constant, with its Python value."""
+        text = token.text
+        kind = token.kind
+        if kind == "dot":
+            return _Node("dot", token.pos, text=".")
+        if kind == "nil":
+            return _Node("nil", token.pos, text="nil", value=None)
+        if kind == "bool":
+            return _Node("bool", token.pos, text=text, value=text == "true")
+        if kind == "raw":
+            return _Node("string", token.pos, text=text, value=text[1:-1])
+        try:
+            if kind in ("string", "char"):
+                value = json.loads(
+                    '"' + text[1:-1].replace('\\"', '"')
+                    .replace('"', '\\"').replace("\\'", "'") + '"',
+                    strict=False)
+                if kind == "char":
+                    if len(value) != 1:
+                        raise ValueError(text)
+                    return _Node("number", token.pos, text=text,
+                                 value=ord(value))
+                return _Node("string", token.pos, text=text, value=value)
+            return _Node("number", token.pos, text=text,
+                         value=_parse_go_number(text))
+        except ValueError:
+            self.error(f"bad {'number' if kind == 'number' else 'string'} "
+                       f"syntax: {go_quote(text)}", token)
+        raise AssertionError("unreachable")
+
+
+def _parse_go_number(text):
+    """Return the int or float a Go number constant stands for."""
+    clean = text.replace("_", "")
+    if re.fullmatch(r"[+-]?(0[xXbBoO][0-9a-fA-F]+|\d+)", clean):
+        digits = clean.lstrip("+-")
+        sign = -1 if clean.startswith("-") else 1
+        if len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+            return sign * int(digits, 8)
+        return sign * int(digits, 0)
+    return float(clean)
+
+
+class FormatContext:
+    """One item as docker's formatters show it to templates.
+
+    Subclasses list their Go field names in ``FIELDS`` (methods without
+    arguments) and ``METHODS`` (name to number of arguments); only those
+    are reachable from a template.  ``HEADERS`` gives the column title of
+    each field for ``table`` formats.
+    """
+
+    GO_TYPE = "*formatter.Context"
+    FIELDS = ()
+    METHODS = {}
+    HEADERS = {}
+
+    def field(self, name, args):
+        """Return the value of field ``name`` called with ``args``.
+
+        Raises:
+            LookupError: no such field (the caller words the error).
+            TypeError: the wrong number of arguments, worded as Go's.
+        """
+        wanted = 0 if name in self.FIELDS else self.METHODS.get(name)
+        if wanted is None:
+            raise LookupError(name)
+        self.used.add(name)
+        if len(args) != wanted:
+            raise TypeError(f"wrong number of args for {name}: want "
+                            f"{wanted} got {len(args)}")
+        return getattr(self, name)(*args)
+
+    @property
+    def used(self):
+        """The names of the fields a template has asked for so far."""
+        if "_used" not in self.__dict__:
+            self._used = set()
+        return self._used
+
+    def to_json(self):
+        """Return every field, as docker's ``{{json .}}`` shows them."""
+        self.used.update(self.FIELDS)
+        return {name: getattr(self, name)() for name in sorted(self.FIELDS)}
+
+    @classmethod
+    def header(cls):
+        """Return the context a table's header line is rendered with."""
+        return _HeaderContext(cls.HEADERS, cls.METHODS)
+
+
+class _HeaderContext(dict):
+    """Column titles by field name, for a table's header line.
+
+    A field without a title of its own gets one derived from its name
+    (``CreatedSince`` is ``CREATED SINCE``); ``.Label "com.x-y"`` is
+    titled ``x y``, as docker titles it.
+    """
+
+    def __init__(self, headers, methods=()):
+        super().__init__(headers)
+        self.methods = methods
+
+    def title(self, name):
+        """Return the column title of field ``name``."""
+        if name in self:
+            return self[name]
+        words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+", name)
+        return " ".join(words).upper() or name
+
+    @staticmethod
+    def label_title(name):
+        return name.split(".")[-1].replace("-", " ").replace("_", " ")
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+class _ExecError(Exception):
+    """An execution failure, before its position is known."""
+
+
+class Template:
+    """A parsed --format template, ready to render many items.
+
+    Args:
+        source: the template text (``\\t`` and ``\\n`` already replaced).
+        name: the template's name in messages (docker's is usually "").
+        missing_key: ``"default"`` prints ``<no value>`` for a missing map
+            key, ``"error"`` fails (what ``inspect`` does).
+
+    Raises:
+        TemplateError: the text does not parse.
+    """
+
+    def __init__(self, source, name="", missing_key="default"):
+        self.source = source
+        self.name = name
+        self.missing_key = missing_key
+        self.functions = dict(_TEMPLATE_FUNCTIONS)
+        self.nodes = _Parser(source, name, self.functions).parse()
+
+    def render(self, data, header=False):
+        """Return the text of the template applied to ``data``.
+
+        With ``header``, docker's header functions (``json``, ``upper``...
+        leave a title as it is) are used, as for a table's first line.
+
+        Raises:
+            TemplateError: execution failed; the message is Go's.
+        """
+        out = []
+        self.render_into(out, data, header)
+        return "".join(out)
+
+    def render_into(self, out, data, header=False):
+        """Append the rendered pieces to the list ``out``; see ``render``.
+
+        What was written before a failure stays in ``out``, as Go leaves
+        it in the writer.
+        """
+        functions = dict(self.functions)
+        if header:
+            functions.update(_HEADER_FUNCTIONS)
+        state = _Execution(self, data, functions, out)
+        try:
+            state.walk(self.nodes, data)
+        except (_Break, _Continue):
+            pass
+
+
+class _Execution:
+    """The state of one template run: variables, output, functions."""
+
+    def __init__(self, template, data, functions, out):
+        self.template = template
+        self.functions = functions
+        self.out = out
+        self.variables = [["$", data]]
+
+    def fail(self, node, message):
+        source = self.template.source
+        before = source[:node.pos]
+        newline = before.rfind("\n")
+        column = node.pos if newline < 0 else node.pos - newline - 1
+        line = before.count("\n") + 1
+        name = self.template.name
+        raise TemplateError(f"template: {name}:{line}:{column}: executing "
+                            f"{go_quote(name)} at <{node}>: {message}")
+
+    # Walking the tree ------------------------------------------------------
+
+    def walk(self, nodes, dot):
+        for node in nodes:
+            kind = node.kind
+            if kind == "text":
+                self.out.append(node.text)
+            elif kind == "action":
+                value = self.pipe(node.pipe, dot)
+                if not node.pipe.decl:
+                    self.out.append(self.printable(node, value))
+            elif kind in ("if", "with"):
+                self.walk_if(node, dot)
+            elif kind == "range":
+                self.walk_range(node, dot)
+            elif kind == "break":
+                raise _Break()
+            elif kind == "continue":
+                raise _Continue()
+
+    def walk_if(self, node, dot):
+        mark = len(self.variables)
+        value = self.pipe(node.pipe, dot)
+        if go_truth(value):
+            self.walk(node.body, value if node.kind == "with" else dot)
+        else:
+            self.walk(node.otherwise, dot)
+        del self.variables[mark:]
+
+    def walk_range(self, node, dot):
+        mark = len(self.variables)
+        value = self.pipe(node.pipe, dot, declare=False)
+        pairs = self.range_pairs(node, value)
+        names = node.pipe.decl
+        for key, element in pairs:
+            if len(names) == 1:
+                self.variables.append([names[0], element])
+            elif len(names) == 2:
+                self.variables.append([names[0], key])
+                self.variables.append([names[1], element])
+            try:
+                self.walk(node.body, element)
+            except _Break:
+                break
+            except _Continue:
+                pass
+            finally:
+                del self.variables[mark:]
+        if not pairs:
+            self.walk(node.otherwise, dot)
+        del self.variables[mark:]
+
+    def range_pairs(self, node, value):
+        if isinstance(value, dict):
+            return [(key, value[key]) for key in sorted(value)]
+        if isinstance(value, (list, tuple)):
+            return list(enumerate(value))
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [(index, index) for index in range(value)]
+        if value is None or value is NO_VALUE:
+            return []
+        self.fail(node.pipe, "range can't iterate over "
+                  f"{go_format(value)}")
+        return []
+
+    # Pipelines and commands ------------------------------------------------
+
+    def pipe(self, pipe, dot, declare=True):
+        value = NO_VALUE
+        final = False
+        for command in pipe.commands:
+            value = self.command(command, dot, value if final else None,
+                                 final)
+            final = True
+        if pipe.decl and declare:
+            if pipe.assign:
+                self.set_variable(pipe.decl[0], value)
+            else:
+                self.variables.append([pipe.decl[0], value])
+        return value
+
+    def set_variable(self, name, value):
+        for entry in reversed(self.variables):
+            if entry[0] == name:
+                entry[1] = value
+                return
+
+    def variable(self, name):
+        for entry in reversed(self.variables):
+            if entry[0] == name:
+                return entry[1]
+        return NO_VALUE
+
+    def command(self, command, dot, final, has_final):
+        first = command.args[0]
+        args = command.args[1:]
+        kind = first.kind
+        try:
+            if kind == "ident":
+                return self.call(first.text, args, dot, final, has_final)
+            if kind == "field":
+                return self.fields(first, dot, first.idents, args, dot,
+                                   final, has_final)
+            if kind == "variable":
+                receiver = self.variable(first.name)
+                if not first.idents:
+                    self.not_a_function(command, args, has_final)
+                    return receiver
+                return self.fields(first, receiver, first.idents, args,
+                                   dot, final, has_final)
+            if kind == "chain":
+                receiver = self.operand(first.node, dot)
+                return self.fields(first, receiver, first.idents, args,
+                                   dot, final, has_final)
+            self.not_a_function(command, args, has_final)
+            return self.operand(first, dot)
+        except _ExecError as error:
+            self.fail(command if kind == "ident" else first, str(error))
+        raise AssertionError("unreachable")
+
+    def not_a_function(self, command, args, has_final):
+        if args or has_final:
+            self.fail(command, "can't give argument to non-function "
+                      f"{command.args[0]}")
+
+    def operand(self, node, dot):
+        """Return the value of one argument."""
+        kind = node.kind
+        if kind == "dot":
+            return dot
+        if kind in ("nil", "bool", "string", "number"):
+            return node.value
+        if kind == "pipe":
+            mark = len(self.variables)
+            value = self.pipe(node, dot)
+            del self.variables[mark:]
+            return value
+        return self.command(_Node("command", node.pos, args=[node]), dot,
+                            None, False)
+
+    def fields(self, node, receiver, idents, args, dot, final, has_final):
+        """Follow ``.A.B.C`` from ``receiver``; call the last with args."""
+        for ident in idents[:-1]:
+            receiver = self.field(node, receiver, ident, [])
+        values = [self.operand(arg, dot) for arg in args]
+        if has_final:
+            values.append(final)
+        return self.field(node, receiver, idents[-1], values)
+
+    def field(self, node, receiver, name, args):
+        """Return ``receiver.name``: a map key or a context's field."""
+        if isinstance(receiver, _HeaderContext):
+            return self.header_field(node, receiver, name, args)
+        if isinstance(receiver, FormatContext):
+            try:
+                return receiver.field(name, args)
+            except LookupError:
+                self.fail(node, f"can't evaluate field {name} in type "
+                          f"{receiver.GO_TYPE}")
+            except TypeError as error:
+                self.fail(node, str(error))
+        if isinstance(receiver, dict):
+            return self.map_field(node, receiver, name, args)
+        if receiver is NO_VALUE:
+            if self.template.missing_key == "error":
+                self.fail(node, f"nil data; no entry for key "
+                          f"{go_quote(name)}")
+            return NO_VALUE
+        if receiver is None:
+            self.fail(node, f"nil pointer evaluating interface {{}}.{name}")
+        self.fail(node, f"can't evaluate field {name} in type "
+                  f"{go_type(receiver)}")
+        return None
+
+    def map_field(self, node, receiver, name, args):
+        """Return a map's value for key ``name``, as Go's maps answer."""
+        if args:
+            self.fail(node, f"{name} is not a method but has arguments")
+        if name in receiver:
+            return receiver[name]
+        if self.template.missing_key == "error" \
+                and not isinstance(receiver, GoMap):
+            self.fail(node, f"map has no entry for key {go_quote(name)}")
+        return NO_VALUE
+
+    def header_field(self, node, receiver, name, args):
+        """Return the column title a field has in a table's header."""
+        if name == "Label" and "Label" in receiver.methods:
+            if len(args) != 1:
+                self.fail(node, "wrong number of args for Label: want 1 "
+                          f"got {len(args)}")
+            return receiver.label_title(go_format(args[0]))
+        if args:
+            self.fail(node, f"{name} is not a method but has arguments")
+        return receiver.title(name)
+
+    def call(self, name, args, dot, final, has_final):
+        """Call a template function with evaluated arguments."""
+        if name in ("and", "or"):
+            return self.and_or(name, args, dot, final, has_final)
+        function, params = self.functions[name]
+        values = [self.operand(arg, dot) for arg in args]
+        if has_final:
+            values.append(final)
+        _check_arguments(name, params, values)
+        try:
+            return function(*values)
+        except _ExecError as error:
+            raise _ExecError(f"error calling {name}: {error}") from None
+
+    def and_or(self, name, args, dot, final, has_final):
+        """Evaluate ``and``/``or`` lazily, as Go does since 1.18."""
+        if not args and not has_final:
+            raise _ExecError(f"wrong number of args for {name}: want at "
+                             "least 1 got 0")
+        thunks = [lambda arg=arg: self.operand(arg, dot) for arg in args]
+        if has_final:
+            thunks.append(lambda: final)
+        value = NO_VALUE
+        for thunk in thunks:
+            value = thunk()
+            if go_truth(value) == (name == "or"):
+                return value
+        return value
+
+    def printable(self, node, value):
+        if value is NO_VALUE:
+            return "<no value>"
+        return go_format(value)
+
+
+def _check_arguments(name, params, values):
+    """Check a call's argument count and types as Go's reflection does."""
+    variadic = params and params[-1].startswith("...")
+    fixed = params[:-1] if variadic else params
+    if (len(values) < len(fixed) if variadic
+            else len(values) != len(fixed)):
+        want = (f"at least {len(fixed)}" if variadic else str(len(fixed)))
+        raise _ExecError(f"wrong number of args for {name}: want {want} "
+                         f"got {len(values)}")
+    for index, value in enumerate(values):
+        kind = fixed[index] if index < len(fixed) else params[-1][3:]
+        if kind == "string" and not isinstance(value, str):
+            raise _ExecError("wrong type for value; expected string; got "
+                             f"{go_type(value)}")
+        if kind == "int" and (isinstance(value, bool)
+                              or not isinstance(value, int)):
+            raise _ExecError("wrong type for value; expected int; got "
+                             f"{go_type(value)}")
+
+
+# Values as Go prints and compares them --------------------------------------
+
+def go_type(value):
+    """Return the Go type name a decoded JSON value has in messages."""
+    if isinstance(value, FormatContext):
+        return value.GO_TYPE
+    for kind, name in ((bool, "bool"), (int, "int"), (float, "float64"),
+                       (str, "string"), (dict, "map[string]interface {}"),
+                       ((list, tuple), "[]interface {}")):
+        if isinstance(value, kind):
+            return name
+    return "<nil>"
+
+
+def go_truth(value):
+    """Tell whether Go's ``if`` takes ``value`` as true (non-zero)."""
+    if isinstance(value, FormatContext):
+        return True
+    return bool(value) and value is not NO_VALUE
+
+
+def go_format(value):
+    """Return ``value`` as Go's ``%v`` prints it: ``[a b]``, ``map[k:v]``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_float(value)
+    if value is None:
+        return "<nil>"
+    if value is NO_VALUE:
+        return "<no value>"
+    if isinstance(value, (list, tuple)):
+        return "[" + " ".join(go_format(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{key}:{go_format(value[key])}"
+                                 for key in sorted(value)) + "]"
+    if isinstance(value, FormatContext):
+        return "&{" + " ".join(go_format(item) for item
+                               in value.to_json().values()) + "}"
+    return str(value)
+
+
+def go_float(number):
+    """Return a float as Go's ``%v`` does: shortest digits, ``1e+06``."""
+    if number != number or number in (float("inf"), float("-inf")):
+        return {"nan": "NaN", "inf": "+Inf", "-inf": "-Inf"}[str(number)]
+    text = repr(number)
+    mantissa, _, exponent = text.partition("e")
+    sign = "-" if mantissa.startswith("-") else ""
+    whole, _, fraction = mantissa.lstrip("-").partition(".")
+    digits = (whole + fraction).lstrip("0")
+    point = len(whole) + int(exponent or 0)
+    if not digits:
+        return sign + "0"
+    point -= len(whole + fraction) - len((whole + fraction).lstrip("0"))
+    digits = digits.rstrip("0")
+    power = point - 1
+    if power < -4 or power >= 6:
+        rest = digits[1:]
+        return (f"{sign}{digits[0]}{'.' + rest if rest else ''}"
+                f"e{'-' if power < 0 else '+'}{abs(power):02d}")
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def go_json(value, escape_html=False):
+    """Return ``value`` as Go's encoding/json writes it, on one line.
+
+    Docker's ``json`` function keeps ``<``, ``>`` and ``&`` as they are;
+    the ``ps``/``images`` contexts are marshalled first, which escapes
+    them (``\\u003cnone\\u003e``): ``escape_html`` does that.
+    """
+    def plain(item):
+        if isinstance(item, (_NilList, _NilMap)):
+            return None
+        if isinstance(item, FormatContext):
+            return plain(item.to_json())
+        if isinstance(item, dict):
+            return {key: plain(val) for key, val in item.items()}
+        if isinstance(item, (list, tuple)):
+            return [plain(val) for val in item]
+        if isinstance(item, float) and item.is_integer() \
+                and abs(item) < 1e21:
+            return int(item)
+        return None if item is NO_VALUE else item
+
+    text = json.dumps(plain(value), ensure_ascii=False,
+                      separators=(",", ":"))
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    if escape_html or isinstance(value, FormatContext):
+        text = (text.replace("<", "\\u003c").replace(">", "\\u003e")
+                .replace("&", "\\u0026"))
+    return text
+
+
+def _go_kind(value):
+    """Return the basic kind Go's comparison functions see in ``value``."""
+    for kind, name in ((bool, "bool"), (int, "int"), (float, "float"),
+                       (str, "string")):
+        if isinstance(value, kind):
+            return name
+    if value is None or value is NO_VALUE:
+        return "nil"
+    raise _ExecError("invalid type for comparison")
+
+
+def _go_compare(name, left, right):
+    """Compare two basic values as Go's ``lt``/``eq``... do."""
+    kinds = (_go_kind(left), _go_kind(right))
+    if kinds[0] != kinds[1]:
+        if name in ("eq", "ne") and "nil" in kinds:
+            return (name == "ne") != (left is right)
+        raise _ExecError("incompatible types for comparison")
+    if name in ("eq", "ne"):
+        return (left == right) == (name == "eq")
+    if kinds[0] in ("bool", "nil"):
+        raise _ExecError("invalid type for comparison")
+    return {"lt": left < right, "le": left <= right, "gt": left > right,
+            "ge": left >= right}[name]
+
+
+def _go_eq(first, *others):
+    return any(_go_compare("eq", first, other) for other in others)
+
+
+def _go_len(value):
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, (list, tuple, dict)):
+        return len(value)
+    raise _ExecError(f"len of type {go_type(value)}")
+
+
+def _go_index(item, *keys):
+    for key in keys:
+        if isinstance(item, dict):
+            zero = getattr(item, "zero", NO_VALUE)
+            item = item.get(key, zero) if isinstance(key, str) else zero
+        elif isinstance(item, (list, tuple, str)):
+            if isinstance(key, bool) or not isinstance(key, int):
+                raise _ExecError("cannot index slice/array with type "
+                                 f"{go_type(key)}")
+            if not 0 <= key < len(item):
+                raise _ExecError(f"index out of range: {key}")
+            item = item[key] if not isinstance(item, str) \
+                else item.encode("utf-8")[key]
+        else:
+            # Go looks through the pointer of a context before indexing.
+            raise _ExecError("can't index item of type "
+                             f"{go_type(item).lstrip('*')}")
+    return item
+
+
+def _go_title(text):
+    """Upper-case the first letter of each word, as strings.Title does."""
+    out = []
+    previous = " "
+    for char in text:
+        separator = not (previous.isalnum() or previous == "_")
+        out.append(char.upper() if separator else char)
+        previous = char
+    return "".join(out)
+
+
+def _go_split(text, separator):
+    if separator == "":
+        return list(text)
+    return text.split(separator)
+
+
+def _go_join(items, separator):
+    if isinstance(items, str):
+        return items
+    if not isinstance(items, (list, tuple)):
+        raise _ExecError(f"wrong type for value; expected []string; got "
+                         f"{go_type(items)}")
+    return separator.join(go_format(item) for item in items)
+
+
+def _go_truncate(text, length):
+    return text if len(text) < length else text[:length]
+
+
+def _go_pad(text, prefix, suffix):
+    return text and " " * prefix + text + " " * suffix
+
+
+def _go_sprint(*values):
+    """Join values as fmt.Sprint: a space only between two non-strings."""
+    out = []
+    for index, value in enumerate(values):
+        if index and not isinstance(value, str) \
+                and not isinstance(values[index - 1], str):
+            out.append(" ")
+        out.append(go_format(value))
+    return "".join(out)
+
+
+def _go_sprintln(*values):
+    return " ".join(go_format(value) for value in values) + "\n"
+
+
+_PRINTF_VERB = None
+
+
+def go_sprintf(layout, *values):
+    """Format as Go's fmt.Sprintf for the verbs templates use.
+
+    ``%v %s %d %q %x %X %o %b %t %c %f %e %g`` with flags, width and
+    precision; a missing argument prints ``%!d(MISSING)``.
+    """
+    verb = re.compile(r"%([-+# 0]*)(\d+|\*)?(?:\.(\d+|\*)?)?([a-zA-Z%])")
+    values = list(values)
+    out = []
+    position = 0
+    used = 0
+    for match in verb.finditer(layout):
+        out.append(layout[position:match.start()])
+        position = match.end()
+        flags, width, precision, letter = match.groups()
+        if letter == "%":
+            out.append("%")
+            continue
+        if used >= len(values):
+            out.append(f"%!{letter}(MISSING)")
+            continue
+        value = values[used]
+        used += 1
+        out.append(_format_verb(letter, flags, width, precision, value))
+    out.append(layout[position:])
+    if used < len(values):
+        extra = ", ".join(f"{go_type(value)}={go_format(value)}"
+                          for value in values[used:])
+        out.append(f"%!(EXTRA {extra})")
+    return "".join(out)
+
+
+def _format_verb(letter, flags, width, precision, value):
+    """Return one ``%``-verb applied to ``value``."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if letter in "dxXob" and isinstance(value, int) and number:
+        base = {"d": "d", "x": "x", "X": "X", "o": "o", "b": "b"}[letter]
+        text = format(value, base)
+    elif letter in "xX" and isinstance(value, str):
+        text = value.encode("utf-8").hex()
+        text = text.upper() if letter == "X" else text
+    elif letter in "feEgG" and number:
+        digits = precision if precision is not None else (
+            "6" if letter in "feE" else "")
+        text = go_float(float(value)) if letter in "gG" and not digits \
+            else format(float(value), f".{digits}{letter}")
+    elif letter == "q":
+        text = go_quote(chr(value) if number and isinstance(value, int)
+                        else go_format(value))
+    elif letter == "c" and isinstance(value, int) and number:
+        text = chr(value)
+    elif letter == "t" and isinstance(value, bool) or letter in "vs":
+        text = go_format(value)
+        if precision is not None and letter in "vs":
+            text = text[:int(precision)]
+    else:
+        return f"%!{letter}({go_type(value)}={go_format(value)})"
+    return _pad_verb(text, flags or "", width, number and value >= 0)
+
+
+def _pad_verb(text, flags, width, positive):
+    """Apply a verb's ``+``, ``-``, ``0`` flags and width to ``text``."""
+    number = positive or text[:1] == "-"
+    if "+" in flags and positive:
+        text = "+" + text
+    size = int(width) if width and width != "*" else 0
+    if "-" in flags:
+        return text.ljust(size)
+    if "0" in flags and number:
+        sign = text[0] if text[:1] in "+-" else ""
+        return sign + text[len(sign):].rjust(size - len(sign), "0")
+    return text.rjust(size)
+
+
+def _go_not(value):
+    return not go_truth(value)
+
+
+# Each function: the callable and its parameter kinds ("any", "string",
+# "int"; "...any" for the rest), checked before the call as Go checks.
+_TEMPLATE_FUNCTIONS = {
+    "and": (None, ("any", "...any")),
+    "or": (None, ("any", "...any")),
+    "not": (_go_not, ("any",)),
+    "len": (_go_len, ("any",)),
+    "index": (_go_index, ("any", "...any")),
+    "print": (_go_sprint, ("...any",)),
+    "printf": (go_sprintf, ("string", "...any")),
+    "println": (_go_sprintln, ("...any",)),
+    "eq": (_go_eq, ("any", "...any")),
+    "ne": (lambda a, b: _go_compare("ne", a, b), ("any", "any")),
+    "lt": (lambda a, b: _go_compare("lt", a, b), ("any", "any")),
+    "le": (lambda a, b: _go_compare("le", a, b), ("any", "any")),
+    "gt": (lambda a, b: _go_compare("gt", a, b), ("any", "any")),
+    "ge": (lambda a, b: _go_compare("ge", a, b), ("any", "any")),
+    "json": (go_json, ("any",)),
+    "upper": (str.upper, ("string",)),
+    "lower": (str.lower, ("string",)),
+    "title": (_go_title, ("string",)),
+    "split": (_go_split, ("string", "string")),
+    "join": (_go_join, ("any", "string")),
+    "truncate": (_go_truncate, ("string", "int")),
+    "pad": (_go_pad, ("string", "int", "int")),
+}
+
+# A table's header line is the template run over column titles: these
+# leave a title as it is, as docker's header functions do.
+_HEADER_FUNCTIONS = {
+    name: (lambda value, *_: value, params)
+    for name, params in (("json", ("string",)), ("upper", ("string",)),
+                         ("lower", ("string",)), ("title", ("string",)),
+                         ("split", ("string", "string")),
+                         ("join", ("string", "string")),
+                         ("truncate", ("string", "int")))}
+
+
+def parse_template(text, name="", missing_key="default"):
+    """Return the Template for ``text``; docker's ``\\t``/``\\n`` escapes
+    become tabs and newlines first.
+
+    Raises:
+        TemplateError: the text does not parse.
+    """
+    text = text.replace("\\t", "\t").replace("\\n", "\n")
+    return Template(text, name, missing_key)
+
+
+def tabwrite(text, minwidth=10, padding=3):
+    """Align tab-separated cells as Go's text/tabwriter does for docker.
+
+    A cell is text ended by a tab; the last cell of a line is never
+    padded.  A column is as wide as its widest cell in each run of
+    consecutive lines that have it, plus ``padding``, and at least
+    ``minwidth``.
+    """
+    lines = [line.split("\t") for line in text.split("\n")]
+    widths = [[0] * (len(cells) - 1) for cells in lines]
+
+    def align(first, last, column):
+        row = first
+        while row < last:
+            if column >= len(lines[row]) - 1:
+                row += 1
+                continue
+            start = row
+            width = minwidth
+            while row < last and column < len(lines[row]) - 1:
+                width = max(width, len(lines[row][column]) + padding)
+                row += 1
+            for index in range(start, row):
+                widths[index][column] = width
+            align(start, row, column + 1)
+
+    align(0, len(lines), 0)
+    return "\n".join(
+        "".join(cell.ljust(width) for cell, width in zip(cells, sizes))
+        + cells[-1] for cells, sizes in zip(lines, widths))
 
 
 # =========================================================================
@@ -2878,6 +4214,57 @@ def _isatty(stream):
         return False
 
 
+def compile_format(text, table=None, prefixes=None):
+    """Return ``(Template, is_table)`` for a ``--format`` value.
+
+    ``json`` means ``{{json .}}``; a leading ``table`` asks for aligned
+    columns, and ``table`` alone for the command's default ``table``.
+
+    Raises:
+        TemplateError: the template does not parse, with the prefix.
+    """
+    parse_prefix = (prefixes or _TEMPLATE_PREFIXES)[0]
+    is_table = text.startswith("table")
+    if text == "json":
+        source = "{{json .}}"
+    elif is_table:
+        source = text[len("table"):].strip(" ")
+        if not source and table:
+            source = table[len("table"):].strip(" ")
+    else:
+        source = text.strip(" ")
+    try:
+        return parse_template(source), is_table
+    except TemplateError as error:
+        raise TemplateError(parse_prefix + str(error)) from None
+
+
+def render_format(template, item, out, prefixes=None):
+    """Append ``template`` applied to ``item`` to the list ``out``.
+
+    Raises:
+        TemplateError: with the execution prefix.
+    """
+    try:
+        template.render_into(out, item)
+    except TemplateError as error:
+        prefix = (prefixes or _TEMPLATE_PREFIXES)[1]
+        raise TemplateError(prefix + str(error)) from None
+
+
+# How docker prefixes template errors: images, history and most commands;
+# ps words parse and execution failures apart.
+_TEMPLATE_PREFIXES = ("template parsing error: ",) * 2
+_PS_TEMPLATE_PREFIXES = ("failed to parse template: ",
+                         "failed to execute template: ")
+_FORMAT_USAGE = ("Format output using a custom template: 'table', 'table "
+                 "TEMPLATE' (aligned columns), 'json', or a Go template")
+_INSPECT_FORMAT_USAGE = ("Format output using a custom template: 'json', "
+                         "or a Go template")
+_IGNORED_FORMAT = ("WARNING: Ignoring custom format, because both --format "
+                   "and --quiet are set.")
+
+
 class DockerCli:
     """The command line: commands, their flags, and what they print.
 
@@ -2929,6 +4316,46 @@ class DockerCli:
         """Write one line to stderr."""
         self.stderr.write((text + "\n").encode("utf-8", "replace"))
         self.stderr.flush()
+
+    def write_formatted(self, text, items, header=None, table=None,
+                        prefixes=None):
+        """Write ``items`` through a ``--format`` value, as docker does.
+
+        Args:
+            text: the --format value: a Go template, ``json`` (one JSON
+                object a line), or ``table`` and a template (aligned
+                columns under a header line).
+            items: FormatContext objects or dicts, one template run each.
+            header: column titles by field name for ``table``; default:
+                the items' HEADERS, else titles derived from field names
+                (``CreatedSince`` is ``CREATED SINCE``).
+            table: the format that ``table`` alone stands for.
+            prefixes: the (parse, execute) error prefixes; by default
+                ``template parsing error: `` for both.
+
+        Raises:
+            TemplateError: the template does not parse or execute.
+        """
+        template, is_table = compile_format(text, table, prefixes)
+        out = []
+        for item in items:
+            render_format(template, item, out, prefixes)
+            out.append("\n")
+        if is_table:
+            if header is None:
+                header = (type(items[0]).HEADERS if items
+                          and isinstance(items[0], FormatContext) else {})
+            titles = []
+            methods = (type(items[0]).METHODS if items and isinstance(
+                items[0], FormatContext) else ())
+            try:
+                template.render_into(titles, _HeaderContext(header, methods),
+                                     header=True)
+            except TemplateError:
+                pass  # docker prints what rendered before the failure
+            out = [tabwrite("".join(titles) + "\n" + "".join(out))]
+        self.stdout.write("".join(out).encode("utf-8", "replace"))
+        self.stdout.flush()
 
     # Dispatch --------------------------------------------------------------
 
@@ -3062,7 +4489,12 @@ class DockerCli:
         """Show the client's and the engine's versions."""
         flags = self.flags("version", "[OPTIONS]",
                            "Show the Docker version information")
+        template = flags.string(["f", "-format"], "", _INSPECT_FORMAT_USAGE)
         self.parse(flags, args, exactly=0)
+        if template.value:
+            return self._format_one(template.value, "version", lambda: {
+                "Client": self._client_facts(), "Server":
+                    self.client.version()})
         self.out(format_rows("Client:", [
             ("Version", __version__),
             ("API version", self._client_api_version()),
@@ -3087,6 +4519,26 @@ class DockerCli:
                 self.out(format_rows(title, rows, 18, indent="  "))
         return 0
 
+    def _client_facts(self):
+        """Return the client's side of ``version``, as docker names it."""
+        return {
+            "Version": __version__,
+            "ApiVersion": format_api_version(self.client.negotiate()),
+            "DefaultAPIVersion": MAX_API_VERSION,
+            "PythonVersion": sys.version.split()[0],
+            "Os": sys.platform, "Arch": _machine(), "Context": "default"}
+
+    def _format_one(self, text, name, facts):
+        """Print one object (from ``facts()``) through a --format value.
+
+        The template is checked before ``facts`` asks the engine.  As
+        docker does for version and info, errors are Go's, unprefixed.
+        """
+        source = "{{json .}}" if text == "json" else text
+        compiled = parse_template(source, name, missing_key="error")
+        self.out(compiled.render(go_typed(facts())))
+        return 0
+
     def _client_api_version(self):
         version = format_api_version(self.client.negotiate())
         if not self.client.pinned and version != MAX_API_VERSION:
@@ -3097,7 +4549,14 @@ class DockerCli:
         """Show system-wide information about the engine."""
         flags = self.flags("info", "[OPTIONS]",
                            "Display system-wide information")
+        template = flags.string(["f", "-format"], "", _INSPECT_FORMAT_USAGE)
         self.parse(flags, args, exactly=0)
+        if template.value:
+            return self._format_one(template.value, "", lambda: dict(
+                self.client.info(), ClientInfo={
+                    "Debug": log.isEnabledFor(logging.DEBUG),
+                    "Version": __version__, "Context": "default",
+                    "Plugins": [], "Warnings": None}))
         self.out(format_rows("Client:", [
             ("Version", __version__),
             ("Debug Mode", str(log.isEnabledFor(logging.DEBUG)).lower())],
@@ -3115,7 +4574,7 @@ class DockerCli:
     # Listing ---------------------------------------------------------------
 
     def cmd_images(self, *args):
-        """List images as a table, or their IDs with ``-q``."""
+        """List images as a table, their IDs, or through ``--format``."""
         flags = self.flags("images", "[OPTIONS] [REPOSITORY[:TAG]]",
                            "List images")
         show_all = flags.bool(["a", "-all"], False, "Show all images "
@@ -3123,6 +4582,7 @@ class DockerCli:
         digests = flags.bool(["-digests"], False, "Show digests")
         filters = flags.list(["f", "-filter"],
                              "Filter output based on conditions provided")
+        template = flags.string(["-format"], "", _FORMAT_USAGE)
         no_trunc = flags.bool(["-no-trunc"], False,
                               "Don't truncate output")
         quiet = flags.bool(["q", "-quiet"], False, "Only show image IDs")
@@ -3130,37 +4590,51 @@ class DockerCli:
         if len(names) > 1:
             raise FlagError(f'"{flags.name}" requires at most 1 argument.',
                             exit_code=1)
+        text = template.value or self.config.data.get("imagesFormat") or ""
+        if quiet.value and template.value:
+            self.warn(_IGNORED_FORMAT)
         wanted = parse_filters(filters.value)
         if names:
             wanted.setdefault("reference", []).append(names[0])
         images = self.client.images(all=show_all.value, filters=wanted)
-        rows = [image_row(image, tag, no_trunc.value)
-                for image in images for tag in image_tags(image)]
+        # A template that shows digests gets the rows --digests gives.
+        show_digests = digests.value or "{{.Digest}}" in text
+        rows = [row for image in images for row in image_contexts(
+            image, show_digests, not no_trunc.value)]
         if quiet.value:
             for row in rows:  # one line a row, as docker prints them
-                self.out(row["id"])
+                self.out(row.ID())
             return 0
-        header = ["REPOSITORY", "TAG"]
-        if digests.value:
-            header.append("DIGEST")
-        header += ["IMAGE ID", "CREATED", "SIZE"]
-        table = [header]
-        for row in rows:
-            cells = [row["repository"], row["tag"]]
-            if digests.value:
-                cells.append(row["digest"])
-            cells += [row["id"], row["created"], row["size"]]
-            table.append(cells)
-        self.stdout.write(format_table(table).encode("utf-8", "replace"))
+        table = (ImageContext.DIGEST_TABLE if digests.value
+                 else ImageContext.TABLE)
+        if text and text != "table":
+            self.write_formatted(text, rows, table=table)
+            return 0
+        self.write_table(table, rows, ImageContext)
         return 0
 
+    def write_table(self, table, rows, context):
+        """Write a default table without the template engine.
+
+        ``table`` is a format made of plain fields (``table {{.A}}\t
+        {{.B}}``), read straight from each row, a ``context`` (a
+        FormatContext class): a listing without --format compiles no
+        template.
+        """
+        names = re.findall(r"{{\.(\w+)}}", table)
+        lines = [[context.HEADERS.get(name, name) for name in names]]
+        lines += [[str(row.field(name, [])) for name in names]
+                  for row in rows]
+        self.stdout.write(format_table(lines).encode("utf-8", "replace"))
+
     def cmd_ps(self, *args):
-        """List containers as a table, or their IDs with ``-q``."""
+        """List containers as a table, their IDs, or through --format."""
         flags = self.flags("ps", "[OPTIONS]", "List containers")
         show_all = flags.bool(["a", "-all"], False, "Show all containers "
                               "(default shows just running)")
         filters = flags.list(["f", "-filter"],
                              "Filter output based on conditions provided")
+        template = flags.string(["-format"], "", _FORMAT_USAGE)
         last = flags.int(["n", "-last"], -1, "Show n last created containers "
                          "(includes all states)")
         latest = flags.bool(["l", "-latest"], False,
@@ -3172,25 +4646,40 @@ class DockerCli:
                            "Only display container IDs")
         size = flags.bool(["s", "-size"], False, "Display total file sizes")
         self.parse(flags, args, exactly=0)
+        text = template.value or self.config.data.get("psFormat") or ""
+        if quiet.value and template.value:
+            self.warn(_IGNORED_FORMAT)
+        table = ContainerContext.TABLE + ("\t{{.Size}}" if size.value
+                                          else "")
+        custom = text and text != "table" and not quiet.value
+        want_size = size.value
+        if custom:
+            # Docker runs the template once on an empty container first:
+            # a broken template fails before any request, and one that
+            # shows .Size asks the engine for sizes (unless -s=false).
+            compiled, _ = compile_format(text, table, _PS_TEMPLATE_PREFIXES)
+            probe = ContainerContext({})
+            render_format(compiled, probe, [], _PS_TEMPLATE_PREFIXES)
+            if text != "json" and "Size" in probe.used \
+                    and not size.changed:
+                want_size = True
         limit = 1 if latest.value else last.value
         containers = self.client.containers(
             all=show_all.value or limit > 0,
             filters=parse_filters(filters.value),
-            limit=limit if limit > 0 else None, size=size.value)
+            limit=limit if limit > 0 else None,
+            size=want_size and not quiet.value)
+        rows = [ContainerContext(container, not no_trunc.value)
+                for container in containers]
         if quiet.value:
-            for container in containers:
-                ident = container.get("Id", "")
-                self.out(ident if no_trunc.value else ident[:12])
+            for row in rows:
+                self.out(row.ID())
             return 0
-        header = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS",
-                  "PORTS", "NAMES"]
-        if size.value:
-            header.append("SIZE")
-        table = [header]
-        for container in containers:
-            table.append(container_row(container, no_trunc.value,
-                                       size.value))
-        self.stdout.write(format_table(table).encode("utf-8", "replace"))
+        if custom:
+            self.write_formatted(text, rows, table=table,
+                                 prefixes=_PS_TEMPLATE_PREFIXES)
+            return 0
+        self.write_table(table, rows, ContainerContext)
         return 0
 
     def cmd_inspect(self, *args):
@@ -3212,12 +4701,23 @@ class DockerCli:
         if len(kinds) > 1:
             kind = flags.string(["-type"], "",
                                 "Return JSON for specified type")
+        template = flags.string(["f", "-format"], "", _INSPECT_FORMAT_USAGE)
         self.parse(flags, args, minimum=1)
         if kind is not None and kind.value:
             if kind.value not in ("container", "image"):
                 raise FlagError(f'"{kind.value}" is not a valid value '
                                 'for --type')
             kinds = (kind.value + "s",)
+        compiled = None
+        if template.value and template.value != "json":
+            # The engine's JSON is a map: a key it left out is an error,
+            # as in docker's fallback from its typed structs.
+            try:
+                compiled = parse_template(template.value,
+                                          missing_key="error")
+            except TemplateError as error:
+                raise TemplateError(f"template parsing error: {error}"
+                                    ) from None
         found, failed = [], False
         for target in flags.args:
             raw = self._inspect_one(kinds, target)
@@ -3227,8 +4727,37 @@ class DockerCli:
                 self.warn(f"Error: No such {kind_word}: {target}")
             else:
                 found.append(raw.decode("utf-8", "replace").strip())
-        self.out(indent_json("[" + ",".join(found) + "]") if found else "[]")
+        if compiled is not None:
+            return self._inspect_template(compiled, found) or int(failed)
+        if template.value == "json":
+            compact = "".join(_JSON_TOKEN.findall(",".join(found)))
+            self.out(f"[{compact}]")
+        else:
+            self.out(indent_json("[" + ",".join(found) + "]")
+                     if found else "[]")
         return 1 if failed else 0
+
+    def _inspect_template(self, compiled, found):
+        """Print each object through the template; return 1 on a failure.
+
+        Failures are reported after the output, each on its own line;
+        when nothing at all was printed, an empty line is, as docker
+        does.
+        """
+        out, errors = [], []
+        for raw in found:
+            pieces = []
+            try:
+                compiled.render_into(pieces, go_typed(json.loads(raw)))
+            except TemplateError as error:
+                errors.append(f"template parsing error: {error}")
+                continue
+            out.append("".join(pieces) + "\n")
+        self.stdout.write(("".join(out) or "\n").encode("utf-8", "replace"))
+        self.stdout.flush()
+        for error in errors:
+            self.warn(error)
+        return 1 if errors else 0
 
     def _inspect_one(self, kinds, target):
         """Return the first kind's raw JSON for ``target``, or None."""
@@ -4245,65 +5774,242 @@ def parse_filters(values):
     return filters
 
 
-def image_tags(image):
-    """Return the ``(repository, tag, digest)`` rows one image shows as."""
-    tags = [tag for tag in image.get("RepoTags") or []
-            if tag != "<none>:<none>"]
-    digests = [d for d in image.get("RepoDigests") or []
-               if d != "<none>@<none>"]
+def go_time_string(timestamp):
+    """Return a Unix time as Go's Time.String prints it, in local time."""
+    moment = time.localtime(timestamp)
+    return time.strftime("%Y-%m-%d %H:%M:%S %z %Z", moment)
+
+
+def truncate_id(ident):
+    """Return the 12-character form of an ID, without ``sha256:``."""
+    return ident.partition(":")[2][:12] if ":" in ident else ident[:12]
+
+
+class ContainerContext(FormatContext):
+    """A container as ``ps`` shows it to templates (docker's field names).
+
+    Args:
+        container: one entry of the engine's container list.
+        trunc: shorten IDs, commands and names as the table does.
+    """
+
+    GO_TYPE = "*formatter.ContainerContext"
+    FIELDS = ("Command", "CreatedAt", "ID", "Image", "Labels",
+              "LocalVolumes", "Mounts", "Names", "Networks", "Platform",
+              "Ports", "RunningFor", "Size", "State", "Status")
+    METHODS = {"Label": 1}
+    HEADERS = {
+        "ID": "CONTAINER ID", "Names": "NAMES", "Image": "IMAGE",
+        "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE",
+        "Status": "STATUS", "Size": "SIZE", "Labels": "LABELS",
+        "Mounts": "MOUNTS", "LocalVolumes": "LOCAL VOLUMES",
+        "Networks": "NETWORKS", "Platform": "PLATFORM"}
+    TABLE = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t"
+             "{{.Status}}\t{{.Ports}}\t{{.Names}}")
+
+    def __init__(self, container, trunc=True):
+        self.container = container
+        self.trunc = trunc
+
+    def ID(self):  # noqa: N802 - docker's field names
+        ident = self.container.get("Id") or ""
+        return ident[:12] if self.trunc else ident
+
+    def Names(self):  # noqa: N802
+        names = [name[1:] if name.startswith("/") else name
+                 for name in self.container.get("Names") or []]
+        if self.trunc:
+            # Docker shows one name: the first that is not a link's.
+            names = [name for name in names if "/" not in name][:1]
+        return ",".join(names)
+
+    def Image(self):  # noqa: N802
+        image = self.container.get("Image") or ""
+        if not image:
+            return "<no image>"
+        if not self.trunc:
+            return image
+        image_id = self.container.get("ImageID") or ""
+        if truncate_id(image_id) == truncate_id(image):
+            return truncate_id(image)
+        try:
+            reference = parse_reference(image)
+        except InvalidReference:
+            return image
+        # The digest is left out of the short form.
+        return Reference(reference.domain, reference.path,
+                         reference.tag).familiar()
+
+    def Command(self):  # noqa: N802
+        command = self.container.get("Command") or ""
+        return go_quote(ellipsis(command, 20) if self.trunc else command)
+
+    def CreatedAt(self):  # noqa: N802
+        return go_time_string(self.container.get("Created") or 0)
+
+    def RunningFor(self):  # noqa: N802
+        return ago(self.container.get("Created") or 0)
+
+    def Ports(self):  # noqa: N802
+        return format_ports(self.container.get("Ports") or [])
+
+    def State(self):  # noqa: N802
+        return self.container.get("State") or ""
+
+    def Status(self):  # noqa: N802
+        return self.container.get("Status") or ""
+
+    def Size(self):  # noqa: N802
+        written = self.container.get("SizeRw") or 0
+        total = self.container.get("SizeRootFs") or 0
+        text = human_size(written, 3)
+        return text + (f" (virtual {human_size(total, 3)})"
+                       if total > 0 else "")
+
+    def Labels(self):  # noqa: N802
+        labels = self.container.get("Labels") or {}
+        return ",".join(f"{key}={labels[key]}" for key in sorted(labels))
+
+    def Label(self, name):  # noqa: N802
+        return (self.container.get("Labels") or {}).get(go_format(name), "")
+
+    def Mounts(self):  # noqa: N802
+        names = []
+        for mount in self.container.get("Mounts") or []:
+            name = mount.get("Name") or mount.get("Source") or ""
+            names.append(ellipsis(name, 15) if self.trunc else name)
+        return ",".join(names)
+
+    def LocalVolumes(self):  # noqa: N802
+        return str(sum(1 for mount in self.container.get("Mounts") or []
+                       if mount.get("Driver") == "local"))
+
+    def Networks(self):  # noqa: N802
+        settings = self.container.get("NetworkSettings") or {}
+        return ",".join(sorted(settings.get("Networks") or {}))
+
+    def Platform(self):  # noqa: N802
+        descriptor = self.container.get("ImageManifestDescriptor") or {}
+        return descriptor.get("platform")
+
+
+class ImageContext(FormatContext):
+    """One row of ``images`` as templates see it (docker's field names).
+
+    Args:
+        image: one entry of the engine's image list.
+        repository, tag, digest: what this row shows of the image.
+        trunc: shorten the ID as the table does.
+    """
+
+    GO_TYPE = "*formatter.imageContext"
+    FIELDS = ("Containers", "CreatedAt", "CreatedSince", "Digest", "ID",
+              "Repository", "SharedSize", "Size", "Tag", "UniqueSize",
+              "VirtualSize")
+    # Docker has no .Label for images; scripts written for ps expect it.
+    METHODS = {"Label": 1}
+    HEADERS = {
+        "ID": "IMAGE ID", "Repository": "REPOSITORY", "Tag": "TAG",
+        "Digest": "DIGEST", "CreatedSince": "CREATED",
+        "CreatedAt": "CREATED AT", "Size": "SIZE",
+        "Containers": "CONTAINERS", "VirtualSize": "SIZE",
+        "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE"}
+    TABLE = ("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t"
+             "{{.Size}}")
+    DIGEST_TABLE = ("table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}"
+                    "\t{{.CreatedSince}}\t{{.Size}}")
+
+    def __init__(self, image, repository="<none>", tag="<none>",
+                 digest="<none>", trunc=True):
+        self.image = image
+        self.repository = repository
+        self.tag = tag
+        self.digest = digest
+        self.trunc = trunc
+
+    def ID(self):  # noqa: N802
+        ident = self.image.get("Id") or ""
+        return truncate_id(ident) if self.trunc else ident
+
+    def Repository(self):  # noqa: N802
+        return self.repository
+
+    def Tag(self):  # noqa: N802
+        return self.tag
+
+    def Digest(self):  # noqa: N802
+        return self.digest
+
+    def CreatedSince(self):  # noqa: N802
+        created = self.image.get("Created") or 0
+        return ago(created) if created else "N/A"
+
+    def CreatedAt(self):  # noqa: N802
+        return go_time_string(self.image.get("Created") or 0)
+
+    def Size(self):  # noqa: N802
+        return human_size(self.image.get("Size") or 0, 3)
+
+    def Containers(self):  # noqa: N802
+        count = self.image.get("Containers", -1)
+        return "N/A" if count is None or count == -1 else str(count)
+
+    def VirtualSize(self):  # noqa: N802
+        size = self.image.get("VirtualSize", self.image.get("Size"))
+        return human_size(size or 0)
+
+    def SharedSize(self):  # noqa: N802
+        shared = self.image.get("SharedSize", -1)
+        return "N/A" if shared is None or shared == -1 \
+            else human_size(shared)
+
+    def UniqueSize(self):  # noqa: N802
+        shared = self.image.get("SharedSize", -1)
+        size = self.image.get("Size", -1)
+        if shared is None or shared == -1 or size == -1:
+            return "N/A"
+        return human_size(size - shared)
+
+    def Label(self, name):  # noqa: N802
+        return (self.image.get("Labels") or {}).get(go_format(name), "")
+
+
+def image_contexts(image, digests=False, trunc=True):
+    """Return the ImageContexts (rows) one image shows as in ``images``.
+
+    A row per repository and tag; with ``digests``, a row per digest of
+    each; repositories known only by digest get a row of their own.
+    """
+    tags = _by_repository(image.get("RepoTags"), "tag")
+    by_digest = _by_repository(image.get("RepoDigests"), "digest")
     rows = []
-    for tag in tags:
-        repository, name = split_repository_tag(tag)
-        digest = next((d.partition("@")[2] for d in digests
-                       if d.partition("@")[0] == repository), "<none>")
-        rows.append((repository, name, digest))
-    if not rows:
-        for digest in digests:
-            repository, _, value = digest.partition("@")
-            rows.append((repository, "<none>", value))
-    return rows or [("<none>", "<none>", "<none>")]
+    for repository, names in tags.items():
+        known = by_digest.pop(repository, [])
+        for tag in names:
+            for digest in (known if digests and known else ["<none>"]):
+                rows.append(ImageContext(image, repository, tag, digest,
+                                         trunc))
+    for repository, known in by_digest.items():
+        for digest in (known if digests else [""]):
+            rows.append(ImageContext(image, repository, "<none>", digest,
+                                     trunc))
+    return rows or [ImageContext(image, trunc=trunc)]
 
 
-def image_row(image, tag_row, no_trunc=False):
-    """Return the pre-rendered cells of one ``images`` row."""
-    repository, tag, digest = tag_row
-    ident = image.get("Id", "")
-    if not no_trunc:
-        ident = ident.partition(":")[2][:12] if ":" in ident else ident[:12]
-    created = image.get("Created") or 0
-    return {"repository": repository, "tag": tag, "digest": digest,
-            "id": ident,
-            "created": ago(created) if created else "N/A",
-            "size": human_size(image.get("Size") or 0, 3)}
-
-
-def container_row(container, no_trunc=False, size=False):
-    """Return the cells of one ``ps`` row."""
-    ident = container.get("Id", "")
-    command = container.get("Command") or ""
-    image = container.get("Image") or ""
-    if not no_trunc:
-        ident = ident[:12]
-        command = ellipsis(command, 20)
-        if image.startswith("sha256:"):
-            image = image[len("sha256:"):][:12]
-    names = [name.lstrip("/") for name in container.get("Names") or []]
-    if not no_trunc:
-        names = [name for name in names if "/" not in name]
-    row = [ident, image, go_quote(command),
-           ago(container.get("Created") or 0),
-           container.get("Status") or "",
-           format_ports(container.get("Ports") or []), ",".join(names)]
-    if size:
-        row.append(_container_size(container))
-    return row
-
-
-def _container_size(container):
-    written = container.get("SizeRw") or 0
-    total = container.get("SizeRootFs") or 0
-    text = human_size(written, 3)
-    return text + (f" (virtual {human_size(total, 3)})" if total else "")
+def _by_repository(references, part):
+    """Group the tags or digests of references by familiar repository."""
+    grouped = {}
+    for text in references or []:
+        try:
+            reference = parse_reference(text)
+        except InvalidReference:
+            continue  # "<none>:<none>" and the like
+        value = getattr(reference, part)
+        if value:
+            name = Reference(reference.domain, reference.path).familiar()
+            grouped.setdefault(name, []).append(value)
+    return grouped
 
 
 def format_ports(ports):

@@ -1976,6 +1976,246 @@ class TestCredentialHelpers:
             config.store_auth("registry.example.com", "alice", "pw")
 
 
+# ===========================================================================
+# Templates
+# ===========================================================================
+
+TEMPLATE_DATA = {
+    "Name": "web", "Count": 3, "Ratio": 0.5, "On": True, "Off": False,
+    "Empty": "", "Nothing": None,
+    "Env": ["A=1", "B=2"], "Labels": {"b": "2", "a": "1"},
+    "State": {"Running": True, "ExitCode": 0, "Status": "running"},
+}
+
+TEMPLATE_CASES = [
+    ("{{.Name}}", "web"),
+    ("{{.State.Running}} {{.State.ExitCode}}", "true 0"),
+    ("{{.Env}}", "[A=1 B=2]"),
+    ("{{.Labels}}", "map[a:1 b:2]"),
+    ("{{.Nothing}}", "<nil>"),
+    ("{{.Missing}}", "<no value>"),
+    ("{{.Labels.zz}}", "<no value>"),
+    ("{{json .Labels}}", '{"b":"2","a":"1"}'),
+    ("{{json .State}}",
+     '{"Running":true,"ExitCode":0,"Status":"running"}'),
+    ("{{json .Name}} {{json .Nothing}} {{json 1.0}}", '"web" null 1'),
+    ('{{json "<a&b>"}}', '"<a&b>"'),
+    ("{{range .Env}}[{{.}}]{{end}}", "[A=1][B=2]"),
+    ("{{range $i, $e := .Env}}{{$i}}:{{$e}} {{end}}", "0:A=1 1:B=2 "),
+    ("{{range $k, $v := .Labels}}{{$k}}={{$v}};{{end}}", "a=1;b=2;"),
+    ("{{range .Nothing}}x{{else}}none{{end}}", "none"),
+    ("{{range .Env}}{{if eq . \"B=2\"}}{{break}}{{end}}{{.}}{{end}}",
+     "A=1"),
+    ("{{if .On}}yes{{end}}", "yes"),
+    ("{{if .Off}}yes{{else}}no{{end}}", "no"),
+    ("{{if .Empty}}a{{else if .Count}}b{{else}}c{{end}}", "b"),
+    ("{{if .Off}}a{{else if .Empty}}b{{else}}c{{end}}", "c"),
+    ("{{with .State}}{{.Status}}{{end}}", "running"),
+    ("{{with .Missing}}x{{else}}gone{{end}}", "gone"),
+    ("{{$x := .Name}}{{$x}}-{{$x}}", "web-web"),
+    ("{{$x := 1}}{{if .On}}{{$x = 2}}{{end}}{{$x}}", "2"),
+    ("{{range .Env}}{{$.Name}}{{end}}", "webweb"),
+    ("{{.Name | upper}}", "WEB"),
+    ('{{.Name | printf "%s!" | upper}}', "WEB!"),
+    ("{{(index .Env 1)}}", "B=2"),
+    ("{{upper .Name}} {{lower \"AbC\"}} {{title \"ab cd-ef\"}}",
+     "WEB abc Ab Cd-Ef"),
+    ('{{split "a,b,c" ","}} {{join .Env ","}}', "[a b c] A=1,B=2"),
+    ('{{index (split "a,b,c" ",") 2}}', "c"),
+    ("{{truncate .Name 2}}|{{truncate .Name 9}}", "we|web"),
+    ("{{pad .Name 1 2}}|{{pad .Empty 1 2}}|", " web  ||"),
+    ('{{index .Labels "a"}} {{index .State "Status"}}', "1 running"),
+    ("{{len .Env}} {{len .Labels}} {{len .Name}} {{len \"é\"}}",
+     "2 2 3 2"),
+    ('{{print 1 2 "a" "b" 3}}', "1 2ab3"),
+    ('{{println "x" 1}}', "x 1\n"),
+    ('{{printf "%5s|%-4d|%v|%q|%x|%05.1f|%t" .Name 7 .Env "q" 255 2.25 '
+     '.On}}', "  web|7   |[A=1 B=2]|\"q\"|ff|002.2|true"),
+    ('{{printf "%d %d"  1}}', "1 %!d(MISSING)"),
+    ("{{eq .Count 3}} {{eq .Name \"x\" \"web\"}} {{ne .Count 4}}",
+     "true true true"),
+    ("{{lt 1 2}} {{le 2 2}} {{gt \"b\" \"a\"}} {{ge 1 2}}",
+     "true true true false"),
+    ("{{not .On}} {{and 1 0 2}} {{or 0 \"\" \"z\"}} {{and .On .Name}}",
+     "false 0 z web"),
+    ("{{or .Missing \"default\"}}", "default"),
+    ("{{1e6}} {{0.5}} {{.Ratio}} {{-3}} {{0x10}} {{'a'}}",
+     "1e+06 0.5 0.5 -3 16 97"),
+    ("a  {{- .Name -}}  b", "awebb"),
+    ("a {{/* a comment */}}b", "a b"),
+    ("x{{- /* trimmed */ -}}  y", "xy"),
+    # Docker turns \t and \n into tabs and newlines before parsing.
+    ("{{`raw\\n`}}", "raw\n"),
+    ('{{"tab\\tquote\\""}}', 'tab\tquote"'),
+    ("{{.Name}}\\t{{.Count}}\\n", "web\t3\n"),
+]
+
+
+TEMPLATE_ERRORS = [
+    ("{{nofunc .Name}}", 'template: :1: function "nofunc" not defined'),
+    ("{{.Name", "template: :1: unclosed action"),
+    ("line\n{{.Name", "template: :2: unclosed action"),
+    ("{{if .On}}x", "template: :1: unexpected EOF"),
+    ("{{end}}", "template: :1: unexpected {{end}}"),
+    ("{{$y}}", 'template: :1: undefined variable "$y"'),
+    ("{{}}", "template: :1: missing value for command"),
+    ('{{"open}}', "template: :1: unterminated quoted string"),
+    ("{{template \"x\"}}", "template: :1: {{template}} is not supported"),
+]
+
+TEMPLATE_RUN_ERRORS = [
+    ("{{.Name.First}}", 'template: :1:7: executing "" at <.Name.First>: '
+     "can't evaluate field First in type string"),
+    ("{{.Nothing.X}}", 'template: :1:10: executing "" at <.Nothing.X>: '
+     "nil pointer evaluating interface {}.X"),
+    ("{{index .Env 5}}", 'template: :1:2: executing "" at <index .Env 5>: '
+     "error calling index: index out of range: 5"),
+    ('{{eq 1 "a"}}', 'template: :1:2: executing "" at <eq 1 "a">: '
+     "error calling eq: incompatible types for comparison"),
+    ("{{len 3}}", 'template: :1:2: executing "" at <len 3>: '
+     "error calling len: len of type int"),
+    ("{{upper 1}}", 'template: :1:2: executing "" at <upper 1>: '
+     "wrong type for value; expected string; got int"),
+    ("{{upper .Name .Name}}", 'template: :1:2: executing "" at '
+     "<upper .Name .Name>: wrong number of args for upper: want 1 got 2"),
+    ("{{range .Name}}{{end}}", 'template: :1:8: executing "" at <.Name>: '
+     "range can't iterate over web"),
+    ("{{.Name 1}}", 'template: :1:2: executing "" at <.Name>: Name is not '
+     "a method but has arguments"),
+]
+
+
+class _Row(pydocker.FormatContext):
+    """A context with docker-like fields, for the table tests."""
+
+    GO_TYPE = "*formatter.rowContext"
+    FIELDS = ("ID", "Name")
+    METHODS = {"Label": 1}
+    HEADERS = {"ID": "ROW ID", "Name": "NAME"}
+
+    def __init__(self, ident, name, labels=None):
+        self.ident, self.name, self.labels = ident, name, labels or {}
+
+    def ID(self):  # noqa: N802 - docker's field names
+        return self.ident
+
+    def Name(self):  # noqa: N802
+        return self.name
+
+    def Label(self, key):  # noqa: N802
+        return self.labels.get(key, "")
+
+
+def render_items(text, items, **options):
+    stdout = io.BytesIO()
+    cli = pydocker.DockerCli(client=object(), stdin=io.BytesIO(),
+                             stdout=stdout, stderr=io.BytesIO(),
+                             config=pydocker.ConfigFile("/nonexistent"))
+    cli.write_formatted(text, items, **options)
+    return stdout.getvalue().decode()
+
+
+class TestTemplates:
+    """The --format engine: Go's text/template as docker users write it."""
+
+    @pytest.mark.parametrize("source, expected", TEMPLATE_CASES,
+                             ids=[case[0] for case in TEMPLATE_CASES])
+    def test_render(self, source, expected):
+        template = pydocker.parse_template(source)
+        assert template.render(TEMPLATE_DATA) == expected
+
+    @pytest.mark.parametrize("source, message", TEMPLATE_ERRORS,
+                             ids=[case[0] for case in TEMPLATE_ERRORS])
+    def test_parse_errors_are_one_line(self, source, message):
+        with pytest.raises(pydocker.TemplateError) as caught:
+            pydocker.parse_template(source)
+        assert str(caught.value) == message
+
+    @pytest.mark.parametrize("source, message", TEMPLATE_RUN_ERRORS,
+                             ids=[case[0] for case in TEMPLATE_RUN_ERRORS])
+    def test_execution_errors_are_one_line(self, source, message):
+        template = pydocker.parse_template(source)
+        with pytest.raises(pydocker.TemplateError) as caught:
+            template.render(TEMPLATE_DATA)
+        assert str(caught.value) == message
+
+    def test_missing_struct_field_is_an_error(self):
+        template = pydocker.parse_template("{{.Nope}}")
+        with pytest.raises(pydocker.TemplateError) as caught:
+            template.render(_Row("1", "a"))
+        assert str(caught.value) == (
+            'template: :1:2: executing "" at <.Nope>: can\'t evaluate '
+            "field Nope in type *formatter.rowContext")
+
+    def test_missing_key_error_mode_names_the_key(self):
+        template = pydocker.parse_template("{{.State.Health.Status}}",
+                                           missing_key="error")
+        with pytest.raises(pydocker.TemplateError) as caught:
+            template.render(TEMPLATE_DATA)
+        assert str(caught.value) == (
+            'template: :1:8: executing "" at <.State.Health.Status>: map '
+            'has no entry for key "Health"')
+
+    def test_label_method_takes_one_argument(self):
+        row = _Row("1", "a", {"com.example.tier": "db"})
+        template = pydocker.parse_template('{{.Label "com.example.tier"}}')
+        assert template.render(row) == "db"
+        with pytest.raises(pydocker.TemplateError) as caught:
+            pydocker.parse_template("{{.Label}}").render(row)
+        assert str(caught.value).endswith(
+            "wrong number of args for Label: want 1 got 0")
+
+    def test_json_of_context_escapes_html_as_docker(self):
+        row = _Row("1", "<none>")
+        assert render_items("{{json .}}", [row]) == (
+            '{"ID":"1","Name":"\\u003cnone\\u003e"}\n')
+        assert render_items("json", [row]) == (
+            '{"ID":"1","Name":"\\u003cnone\\u003e"}\n')
+
+    def test_table_aligns_under_docker_headers(self):
+        rows = [_Row("1", "alpha", {"com.x-y": "v"}), _Row("22", "b")]
+        out = render_items('table {{.ID}}\\t{{.Name}}\\t{{.Label "com.x-y"}}',
+                           rows)
+        assert out == ("ROW ID    NAME      x y\n"
+                       "1         alpha     v\n"
+                       "22        b         \n")
+
+    def test_table_header_keeps_titles_through_functions(self):
+        out = render_items("table {{upper .Name}}\\t{{.ID | printf "
+                           '"%.3s"}}', [_Row("12345", "n")])
+        assert out == "NAME      ROW\nN         123\n"
+
+    def test_table_alone_uses_the_default_format(self):
+        out = render_items("table", [_Row("1", "a")],
+                           table="table {{.Name}}\t{{.ID}}")
+        assert out == "NAME      ROW ID\na         1\n"
+
+    def test_table_of_dicts_derives_titles_from_field_names(self):
+        out = render_items("table {{.CreatedSince}}\t{{.ID}}",
+                           [{"CreatedSince": "now", "ID": "x"}])
+        assert out == "CREATED SINCE   ID\nnow             x\n"
+
+    def test_tabwrite_aligns_each_run_of_lines(self):
+        text = "a\tbb\tc\nlonger cell\td\ne\n\tf"
+        assert pydocker.tabwrite(text) == (
+            "a             bb        c\n"
+            "longer cell   d\n"
+            "e\n"
+            "          f")
+
+    def test_no_template_is_compiled_without_format(self, monkeypatch):
+        def refuse(*args, **kwargs):
+            raise AssertionError("a template was compiled")
+
+        monkeypatch.setattr(pydocker, "Template", refuse)
+        cli = pydocker.DockerCli(client=object(), stdout=io.BytesIO())
+        cli.write_table(pydocker.ContainerContext.TABLE, [
+            pydocker.ContainerContext({"Id": "0123456789abcdef",
+                                       "Names": ["/x"], "Image": "i"})],
+            pydocker.ContainerContext)
+        assert cli.stdout.getvalue().startswith(b"CONTAINER ID   IMAGE")
+
+
 # =========================================================================
 # Build context: .dockerignore rules and the streamed tar
 # =========================================================================
@@ -3547,6 +3787,213 @@ class TestCmdPs:
         assert done.returncode == 125
         assert text(done.stderr) == ("unknown flag: --bogus\n"
                                      "See 'pydocker ps --help'.\n")
+
+
+class TestCmdFormat:
+    """--format and filters print what docker prints for the same objects."""
+
+    @pytest.fixture(scope="class")
+    def objects(self, engine, busybox_image):
+        engine.docker("create", "--name", "pytest-fmt-created", "--network",
+                      "none", "--label", "tier=db", "--label",
+                      "com.example.team=infra", busybox_image, "echo", "hi")
+        engine.docker("run", "--name", "pytest-fmt-exited", "--network",
+                      "none", "--env", "GREETING=a <b> & c", busybox_image,
+                      "sh", "-c", "exit 4", check=False)
+        engine.docker("tag", busybox_image, "pytest/fmt:one")
+        yield ["pytest-fmt-created", "pytest-fmt-exited"]
+        engine.docker("rm", "-f", "pytest-fmt-created", "pytest-fmt-exited",
+                      check=False)
+        engine.docker("rmi", "pytest/fmt:one", check=False)
+
+    @pytest.mark.parametrize("args", [
+        ["ps", "-a", "--format", "{{.Names}}\\t{{.Status}}"],
+        ["ps", "-a", "--format", "json"],
+        ["ps", "-a", "--format", "{{json .}}"],
+        ["ps", "-a", "--format", "table {{.ID}}\\t{{.Names}}\\t{{.Labels}}"],
+        ["ps", "-a", "--format", "table"],
+        ["ps", "-a", "--format", 'table {{.Names}}\\t{{.Label "tier"}}'],
+        ["ps", "-a", "--format", "{{.Image}} {{.Command}} {{.State}} "
+         "{{.Mounts}} {{.Networks}} {{.LocalVolumes}} {{.Size}}"],
+        ["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}"],
+        ["ps", "-a", "--filter", "label=tier=db", "--format", "{{.Names}}"],
+        ["ps", "-a", "--filter", "status=exited", "--filter",
+         "name=pytest-fmt", "-q"],
+        ["ps", "-a", "-s"],
+        ["ps", "-l", "--format", "{{.Names}}"],
+        ["images", "--format", "json"],
+        ["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}"
+         " {{.Digest}} {{.CreatedAt}}"],
+        ["images", "--format", "table {{.Repository}}\\t{{.Tag}}\\t"
+         "{{.Containers}}\\t{{.VirtualSize}}\\t{{.SharedSize}}"],
+        ["images", "--digests"],
+        ["images", "pytest/fmt"],
+        ["images", "-a", "--filter", "reference=pytest/*",
+         "--format", "{{.Repository}}"],
+        ["inspect", "-f", "{{.State.ExitCode}}", "pytest-fmt-exited"],
+        ["inspect", "-f", "{{json .Config.Labels}}", "pytest-fmt-created"],
+        ["inspect", "-f", "{{.Config.Labels}} {{.Config.Env}}",
+         "pytest-fmt-created", "pytest-fmt-exited"],
+        ["inspect", "-f", '{{index .Config.Labels "tier"}}|'
+         "{{.Config.Labels.tier}}", "pytest-fmt-created"],
+        ["inspect", "-f", "{{.Name}} {{.State.Status}} {{.State.Running}} "
+         "{{.HostConfig.NetworkMode}} {{.RestartCount}}",
+         "pytest-fmt-created", "pytest-fmt-exited"],
+        ["inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
+         "pytest-fmt-exited"],
+        ["inspect", "-f", "{{json .Config.Env}} {{join .Args \",\"}}",
+         "pytest-fmt-exited"],
+        ["inspect", "-f", "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}"
+         " {{end}}", "pytest-fmt-created"],
+        ["inspect", "--format", "json", "pytest-fmt-created"],
+        ["inspect", "-f", "{{.Id}} {{.Size}} {{.Architecture}} "
+         "{{.RepoTags}}", "pytest/fmt:one"],
+        ["version", "--format", "{{.Server.Version}} {{.Server.Os}}"],
+        ["info", "--format", "{{.ServerVersion}} {{.Driver}} {{.NCPU}} "
+         "{{json .Plugins}}"],
+    ], ids=lambda args: " ".join(args))
+    def test_format_matches_docker(self, engine, env, objects, args):
+        if any(arg.startswith("table") for arg in args) \
+                or "--format" not in args:
+            assert_same_output(engine, env, args)
+            return
+        # Without a header, every line is a row: docker prints the tags of
+        # one image in random order, so all lines are compared as a set.
+        for _ in range(3):
+            ours = run_pydocker(env, *args)
+            assert ours.returncode == 0, text(ours.stderr)
+            theirs = engine.docker(*args)
+            if sorted(ours.stdout.splitlines()) == sorted(
+                    theirs.stdout.splitlines()):
+                return
+            time.sleep(0.3)
+        assert text(ours.stdout) == text(theirs.stdout)
+
+    @pytest.mark.parametrize("args, message", [
+        (["ps", "--format", "{{.Nope}}"], 'failed to execute template: '
+         'template: :1:2: executing "" at <.Nope>: can\'t evaluate field '
+         "Nope in type *formatter.ContainerContext"),
+        (["ps", "--format", "{{.ID"], "failed to parse template: "
+         "template: :1: unclosed action"),
+        (["images", "--format", "{{nofunc .ID}}"], "template parsing "
+         'error: template: :1: function "nofunc" not defined'),
+        (["inspect", "-f", "{{.State.Health.Status}}", "pytest-fmt-exited"],
+         'template parsing error: template: :1:8: executing "" at '
+         '<.State.Health.Status>: map has no entry for key "Health"'),
+    ], ids=["ps-missing-field", "ps-unclosed", "images-unknown-function",
+            "inspect-missing-key"])
+    def test_template_error_is_one_line_exit_1(self, engine, env, objects,
+                                               args, message):
+        ours = run_pydocker(env, *args)
+        assert ours.returncode == 1
+        assert text(ours.stderr) == message + "\n"
+        theirs = engine.docker(*args, check=False)
+        assert text(theirs.stderr) == message + "\n"
+
+    def test_ps_format_from_config(self, engine, env, config_dir, objects):
+        (config_dir / "config.json").write_text(json.dumps({
+            "psFormat": "table {{.Names}}\\t{{.State}}",
+            "imagesFormat": "{{.Repository}}"}))
+        assert_same_output(engine, env, ["ps", "-a"],
+                           ["ps", "-a", "--format",
+                            "table {{.Names}}\\t{{.State}}"])
+        assert_same_output(engine, env, ["images"],
+                           ["images", "--format", "{{.Repository}}"])
+
+    def test_quiet_ignores_format_with_warning(self, engine, env, objects):
+        done = run_pydocker(env, "ps", "-aq", "--format", "{{.Names}}")
+        assert done.returncode == 0
+        assert text(done.stderr) == ("WARNING: Ignoring custom format, "
+                                     "because both --format and --quiet "
+                                     "are set.\n")
+        assert done.stdout == engine.docker("ps", "-aq").stdout
+
+    def test_size_in_template_asks_engine_for_sizes(self, engine, env,
+                                                    objects):
+        done = run_pydocker(env, "-D", "ps", "-a", "--format", "{{.Size}}")
+        assert done.returncode == 0, text(done.stderr)
+        assert "size=1" in text(done.stderr)
+        assert "(virtual " in text(done.stdout)
+
+
+# =========================================================================
+# The library: pydocker imported by another program
+# =========================================================================
+
+# Runs in a fresh interpreter: audit hooks see every file opened and
+# every connection made while pydocker is imported.
+LIBRARY_PROGRAM = r"""
+import io, json, os, sys
+events = []
+
+def audit(event, args):
+    if event == "open" and isinstance(args[0], str) \
+            and not args[0].endswith((".py", ".pyc")) \
+            and "__pycache__" not in args[0] \
+            and not os.path.isdir(args[0]):
+        events.append(["open", args[0]])
+    elif event in ("socket.connect", "subprocess.Popen"):
+        events.append([event, repr(args[1:2])])
+
+captured = io.StringIO()
+sys.stdout, real_stdout = captured, sys.stdout
+sys.addaudithook(audit)
+import pydocker
+sys.stdout = real_stdout
+report = {"import_output": captured.getvalue(), "import_events": events[:]}
+
+with pydocker.Client(sys.argv[1]) as client:
+    pulled = list(client.pull(sys.argv[2]))
+    created = client.create_container(
+        {"Image": sys.argv[2], "Cmd": ["sh", "-c", "echo out; echo err >&2"],
+         "HostConfig": {"NetworkMode": "none"}}, name=sys.argv[3])
+    client.start(created["Id"])
+    waited = client.wait(created["Id"])
+    logs = [[stream, data.decode()]
+            for stream, data in client.logs(created["Id"])]
+report.update(pulled=pulled[-1], waited=waited, logs=logs)
+print(json.dumps(report))
+"""
+
+
+class TestLibrary:
+    """pydocker as a library: a quiet import, then a Client alone."""
+
+    def test_import_is_quiet_then_client_pulls_runs_and_reads_logs(
+            self, engine, tmp_path, test_image):
+        remove_image(engine, test_image.name_plain)
+        name = "pytest-library-run"
+        engine.docker("rm", "-f", name, check=False)
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("DOCKER_")}
+        env["PYTHONPATH"] = HERE
+        env["HOME"] = str(tmp_path)
+        try:
+            done = subprocess.run(
+                [PYTHON, "-c", LIBRARY_PROGRAM, engine.host,
+                 test_image.name_plain, name], cwd=str(tmp_path), env=env,
+                capture_output=True, timeout=120, check=False)
+            assert done.returncode == 0, text(done.stderr)
+            report = json.loads(done.stdout)
+        finally:
+            engine.docker("rm", "-f", name, check=False)
+        assert report["import_output"] == ""
+        assert report["import_events"] == []
+        assert report["pulled"]["status"] == (
+            "Status: Downloaded newer image for " + test_image.name_plain)
+        assert report["waited"]["StatusCode"] == 0
+        assert sorted(map(tuple, report["logs"])) == [
+            (1, "out\n"), (2, "err\n")]
+
+    def test_python_m_pydocker_runs_the_command_line(self, engine,
+                                                     config_dir):
+        env = pydocker_env(engine, config_dir, PYTHONPATH=HERE)
+        done = subprocess.run([PYTHON, "-m", "pydocker", "version",
+                               "--format", "{{.Server.ApiVersion}}"],
+                              env=env, capture_output=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout) == "1.41\n"
 
 
 class TestCmdSystem:
