@@ -5617,11 +5617,12 @@ def disk_usage_verbose(usage):
     rows = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE",
              "CREATED", "STATUS", "NAMES"]]
     for container in usage.get("Containers") or []:
-        cells = container_row(dict(container, SizeRootFs=0), size=True)
+        row = ContainerContext(dict(container, SizeRootFs=0))
         local = sum(1 for mount in container.get("Mounts") or []
                     if mount.get("Driver") == "local")
-        rows.append([cells[0], cells[1], cells[2], str(local), cells[7],
-                     cells[3], cells[4], cells[6]])
+        rows.append([row.ID(), row.Image(), row.Command(), str(local),
+                     row.Size(), row.RunningFor(), row.Status(),
+                     row.Names()])
     parts.append("\nContainers space usage:\n\n" + format_table(rows))
 
     rows = [["VOLUME NAME", "LINKS", "SIZE"]]
