@@ -1185,6 +1185,20 @@ class Client:
         other.pinned = self.pinned
         return other
 
+    def abort(self):
+        """Cut the connection from another thread and close it.
+
+        A thread blocked reading a stream (``stats``) wakes up with an
+        error instead of waiting for the engine's next message.
+        """
+        connection = self._connection
+        if connection is not None and connection.sock is not None:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
+        self.close()
+
     # Container lifecycle ----------------------------------------------------
 
     def stop(self, container, timeout=None, signal=None):
@@ -3167,6 +3181,70 @@ class DockerCli:
         self.out(answer.get("Id", ""))
         return 0
 
+    def cmd_stats(self, *args):
+        """Show containers' resource usage, live or once (``--no-stream``).
+
+        Each container is followed on a connection of its own.  On a
+        terminal the table is redrawn in place every half second.
+        """
+        flags = self.flags("stats", "[OPTIONS] [CONTAINER...]",
+                           "Display a live stream of container(s) resource "
+                           "usage statistics")
+        show_all = flags.bool(["a", "-all"], False, "Show all containers "
+                              "(default shows just running)")
+        no_stream = flags.bool(["-no-stream"], False, "Disable streaming "
+                               "stats and only pull the first result")
+        no_trunc = flags.bool(["-no-trunc"], False,
+                              "Do not truncate output")
+        names = self.parse(flags, args)
+        if not names:
+            # TODO: containers started or removed while stats runs are not
+            # followed (docker watches events); restart stats to see them.
+            names = [container["Id"] for container in
+                     self.client.containers(all=show_all.value)]
+        watchers = [_StatsWatcher(self.client.clone(), name,
+                                  not no_stream.value) for name in names]
+        try:
+            return self._show_stats(watchers, no_stream.value,
+                                     no_trunc.value)
+        finally:
+            for watcher in watchers:
+                watcher.stop()
+
+    def _show_stats(self, watchers, once, no_trunc):
+        for watcher in watchers:
+            watcher.start()
+        for watcher in watchers:
+            watcher.first.wait()
+        errors = [watcher.error for watcher in watchers if watcher.error]
+        for error in errors:
+            self.warn(str(error))
+        if errors:
+            return 1
+        if once:
+            self._write_stats(watchers, no_trunc)
+            return 0
+        if self.stdout_tty:
+            self.stdout.write(b"\x1b[2J")  # a clean screen to draw on
+        while True:
+            self._write_stats(watchers, no_trunc, redraw=self.stdout_tty)
+            if all(watcher.done for watcher in watchers):
+                return 0
+            time.sleep(0.5)
+
+    def _write_stats(self, watchers, no_trunc, redraw=False):
+        rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT",
+                 "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
+        rows += [stats_row(watcher.sample or {}, watcher.container,
+                           no_trunc) for watcher in watchers]
+        table = format_table(rows)
+        if redraw:
+            # Home, then each line cleared to its end, then the rest of
+            # the screen: a table that shrank leaves nothing behind.
+            table = "\x1b[H" + table.replace("\n", "\x1b[K\n") + "\x1b[J"
+        self.stdout.write(table.encode("utf-8", "replace"))
+        self.stdout.flush()
+
     def cmd_update(self, *args):
         """Change the resources or restart policy of containers."""
         flags = self.flags("update", "[OPTIONS] CONTAINER [CONTAINER...]",
@@ -3218,8 +3296,8 @@ class DockerCli:
         if restart.changed:
             resources["RestartPolicy"] = parse_restart_policy(restart.value)
         if not resources:
-            raise FlagError("you must provide one or more flags when using "
-                            "this command", exit_code=1)
+            raise DockerError("you must provide one or more flags when "
+                              "using this command")
 
         def update(name):
             answer = self.client.update_container(name, resources)
@@ -3236,7 +3314,11 @@ class DockerCli:
         force = flags.bool(["f", "-force"], False,
                            "Do not prompt for confirmation")
         self.parse(flags, args, exactly=0)
-        wanted = parse_filters(filters.value)
+        try:
+            wanted = parse_filters(filters.value)
+        except FlagError as error:
+            error.command = flags.name
+            raise
         if not force.value and not self.confirm(
                 "WARNING! This will remove all stopped containers.\n"
                 "Are you sure you want to continue?"):
@@ -4170,6 +4252,93 @@ def _file_blocks(path, size):
             remaining -= len(chunk)
             yield chunk
     yield b"\0" * (-size % 512)
+
+
+class _StatsWatcher:
+    """Follow one container's stats stream in a thread of its own."""
+
+    def __init__(self, client, container, stream):
+        import threading
+        self.client = client
+        self.container = container
+        self.stream = stream
+        self.sample = None
+        self.error = None
+        self.done = False
+        self.first = threading.Event()
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def _follow(self):
+        try:
+            for sample in self.client.stats(self.container, self.stream):
+                self.sample = sample
+                self.first.set()
+        except DockerError as error:
+            if not self.first.is_set():
+                self.error = error
+        except (OSError, ValueError, http.client.HTTPException):
+            pass  # stop() cut the connection under the reader
+        finally:
+            self.done = True
+            self.first.set()
+
+    def stop(self):
+        """End the stream, waking the thread if it is blocked reading."""
+        self.client.abort()
+
+
+def stats_row(sample, container, no_trunc=False):
+    """Return the cells of one ``stats`` row, computed as docker does.
+
+    CPU % is the container's share of the CPU time that passed between
+    the sample and the one before it (``precpu_stats``), times the
+    number of CPUs; memory leaves out the inactive page cache.
+    """
+    ident = sample.get("id") or container
+    name = (sample.get("name") or "").lstrip("/") or "--"
+    cpu, previous = sample.get("cpu_stats") or {}, \
+        sample.get("precpu_stats") or {}
+    cpu_delta = ((cpu.get("cpu_usage") or {}).get("total_usage", 0)
+                 - (previous.get("cpu_usage") or {}).get("total_usage", 0))
+    system_delta = (cpu.get("system_cpu_usage") or 0) \
+        - (previous.get("system_cpu_usage") or 0)
+    cpus = cpu.get("online_cpus") or len(
+        (cpu.get("cpu_usage") or {}).get("percpu_usage") or [])
+    cpu_percent = 0.0
+    if system_delta > 0 and cpu_delta > 0:
+        cpu_percent = cpu_delta / system_delta * cpus * 100
+    memory = sample.get("memory_stats") or {}
+    used = memory.get("usage") or 0
+    details = memory.get("stats") or {}
+    inactive = details.get("total_inactive_file",
+                           details.get("inactive_file", 0))
+    if inactive < used:
+        used -= inactive  # page cache the kernel can take back
+    limit = memory.get("limit") or 0
+    received = sent = 0
+    for network in (sample.get("networks") or {}).values():
+        received += network.get("rx_bytes", 0)
+        sent += network.get("tx_bytes", 0)
+    read = written = 0
+    io_stats = (sample.get("blkio_stats") or {}).get(
+        "io_service_bytes_recursive") or []
+    for entry in io_stats:
+        operation = (entry.get("op") or "").lower()
+        if operation == "read":
+            read += entry.get("value", 0)
+        elif operation == "write":
+            written += entry.get("value", 0)
+    return [
+        ident if no_trunc else ident[:12], name, f"{cpu_percent:.2f}%",
+        f"{binary_size(used)} / {binary_size(limit)}",
+        f"{used / limit * 100 if limit else 0:.2f}%",
+        f"{human_size(received, 3)} / {human_size(sent, 3)}",
+        f"{human_size(read, 3)} / {human_size(written, 3)}",
+        str((sample.get("pids_stats") or {}).get("current", 0)),
+    ]
 
 
 def _join_host_port(binding):
