@@ -3405,3 +3405,223 @@ class TestCmdSystem:
         assert text(done.stderr) == (
             "Cannot connect to the Docker daemon at "
             f"unix://{tmp_path}/none.sock. Is the docker daemon running?\n")
+
+
+# =========================================================================
+# Container commands without attached streams
+# =========================================================================
+
+def container_state(engine, name):
+    """Return a container's State as the reference CLI reports it."""
+    return json.loads(engine.docker("inspect", "--format",
+                                    "{{json .State}}", name).stdout)
+
+
+@pytest.fixture()
+def sleepers(engine, busybox_image, request):
+    """Start ``sleep`` containers on demand; remove them afterwards.
+
+    ``sleepers("a", "b")`` returns the full names (the test's name is
+    added, so that tests never share a container).
+    """
+    made = []
+
+    def start(*suffixes, args=()):
+        names = []
+        for suffix in suffixes:
+            name = f"pytest-{request.node.name[:30]}-{suffix}"
+            name = re.sub(r"[^a-zA-Z0-9_.-]", "-", name)
+            made.append(name)
+            engine.docker("run", "-d", "--name", name, "--network", "none",
+                          *args, busybox_image, "sleep", "300")
+            names.append(name)
+        return names
+
+    yield start
+    if made:
+        engine.docker("rm", "-f", *made, check=False)
+
+
+NO_SUCH = "Error response from daemon: No such container: pytest-nosuch\n"
+
+
+class TestCmdStop:
+    """``stop``, ``restart``, ``kill``, ``pause`` and ``unpause``."""
+
+    def test_stop_goes_on_after_a_missing_name(self, engine, env, sleepers):
+        first, second = sleepers("a", "b")
+        done = run_pydocker(env, "stop", "-t", "1", first, "pytest-nosuch",
+                            second)
+        assert done.returncode == 1
+        assert text(done.stdout) == f"{first}\n{second}\n"
+        assert text(done.stderr) == NO_SUCH
+        assert not container_state(engine, first)["Running"]
+        assert not container_state(engine, second)["Running"]
+
+    def test_kill_with_signal_then_restart(self, engine, env, sleepers):
+        (name,) = sleepers("k")
+        done = run_pydocker(env, "kill", "-s", "KILL", name)
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout) == name + "\n"
+        state = container_state(engine, name)
+        assert not state["Running"] and state["ExitCode"] == 137
+        done = run_pydocker(env, "container", "restart", "-t", "1", name)
+        assert done.returncode == 0, text(done.stderr)
+        assert container_state(engine, name)["Running"]
+
+    def test_kill_bad_signal_is_the_engines_error(self, engine, env,
+                                                   sleepers):
+        (name,) = sleepers("s")
+        done = run_pydocker(env, "kill", "-s", "BOGUS", name)
+        assert done.returncode == 1
+        assert text(done.stderr) == ("Error response from daemon: Invalid "
+                                     "signal: BOGUS\n")
+        assert container_state(engine, name)["Running"]
+
+    def test_pause_twice_then_unpause(self, engine, env, sleepers):
+        (name,) = sleepers("p")
+        done = run_pydocker(env, "pause", name)
+        assert (done.returncode, text(done.stdout)) == (0, name + "\n")
+        assert container_state(engine, name)["Paused"]
+        again = run_pydocker(env, "pause", name)
+        assert again.returncode == 1
+        assert "is already paused" in text(again.stderr)
+        assert text(again.stderr).startswith("Error response from daemon:")
+        done = run_pydocker(env, "container", "unpause", name)
+        assert (done.returncode, text(done.stdout)) == (0, name + "\n")
+        assert not container_state(engine, name)["Paused"]
+
+    def test_stop_signal_needs_a_newer_api(self, engine, env, sleepers):
+        (name,) = sleepers("n")
+        done = run_pydocker(env, "stop", "-s", "SIGTERM", name)
+        assert done.returncode == 1
+        assert text(done.stderr) == ("--signal requires API version 1.42, "
+                                     "but the engine speaks 1.41\n")
+        assert container_state(engine, name)["Running"]
+
+    def test_stop_deprecated_time_flag_still_works(self, engine, env,
+                                                   sleepers):
+        (name,) = sleepers("t")
+        done = run_pydocker(env, "container", "stop", "--time", "1", name)
+        assert done.returncode == 0, text(done.stderr)
+        assert "'--time' is deprecated" in text(done.stderr)
+        assert not container_state(engine, name)["Running"]
+
+    @pytest.mark.parametrize("command", ["stop", "restart", "kill", "pause",
+                                         "unpause"])
+    def test_needs_a_container(self, env, command):
+        done = run_pydocker(env, command)
+        assert done.returncode == 1
+        assert text(done.stderr) == (
+            f'"pydocker {command}" requires at least 1 argument.\n'
+            f"See 'pydocker {command} --help'.\n")
+
+    @pytest.mark.parametrize("command", ["stop", "restart", "kill", "pause",
+                                         "unpause", "top", "diff", "port",
+                                         "export"])
+    def test_missing_container(self, env, command):
+        done = run_pydocker(env, command, "pytest-nosuch")
+        assert done.returncode == 1
+        assert text(done.stderr) == (
+            "Error response from daemon: Cannot kill container: "
+            "pytest-nosuch: No such container: pytest-nosuch\n"
+            if command == "kill" else NO_SUCH)
+
+
+class TestCmdTopPortDiffRename:
+    """``top``, ``port``, ``diff`` and ``rename`` on real containers."""
+
+    def test_top_with_ps_options_matches_docker(self, engine, env,
+                                                sleepers):
+        (name,) = sleepers("top")
+        out = assert_same_output(engine, env, ["top", name, "-o",
+                                               "pid,comm"])
+        assert re.search(r"^\d+ +sleep$", out, re.M)
+
+    def test_top_default_columns(self, engine, env, sleepers):
+        (name,) = sleepers("top")
+        done = run_pydocker(env, "container", "top", name)
+        assert done.returncode == 0, text(done.stderr)
+        lines = text(done.stdout).splitlines()
+        theirs = text(engine.docker("top", name).stdout).splitlines()
+        assert lines[0] == theirs[0]
+        assert lines[0].startswith("UID" + " " * 17 + "PID")
+        assert lines[1].endswith("sleep 300")
+
+    def test_top_of_stopped_container(self, engine, env, sleepers):
+        (name,) = sleepers("top")
+        engine.docker("kill", name)
+        done = run_pydocker(env, "top", name)
+        assert done.returncode == 1
+        assert text(done.stderr).endswith(" is not running\n")
+
+    @pytest.fixture(scope="class")
+    def published(self, engine, busybox_image):
+        ports = [_free_port(), _free_port()]
+        engine.docker("network", "create", "pytest-ports")
+        engine.docker("create", "--name", "pytest-ports", "--network",
+                      "pytest-ports", "-p", f"127.0.0.1:{ports[0]}:80",
+                      "-p", f"127.0.0.1:{ports[1]}:81/udp", "--expose",
+                      "90", busybox_image, "sleep", "300")
+        engine.docker("start", "pytest-ports")
+        yield ports
+        engine.docker("rm", "-f", "pytest-ports", check=False)
+        engine.docker("network", "rm", "pytest-ports", check=False)
+
+    @pytest.mark.parametrize("wanted", [[], ["80"], ["80/tcp"],
+                                        ["81/udp"]],
+                             ids=["all", "port", "port-tcp", "port-udp"])
+    def test_port_matches_docker(self, engine, env, published, wanted):
+        out = assert_same_output(engine, env, ["port", "pytest-ports",
+                                               *wanted])
+        if not wanted:
+            assert f"80/tcp -> 127.0.0.1:{published[0]}\n" in out
+            assert f"81/udp -> 127.0.0.1:{published[1]}\n" in out
+
+    @pytest.mark.parametrize("wanted, message", [
+        ("81", "Error: No public port '81' published for pytest-ports"),
+        ("90", "Error: No public port '90' published for pytest-ports"),
+        ("abc", "Error: invalid port (abc): not a port number"),
+    ], ids=["wrong-protocol", "exposed-only", "not-a-number"])
+    def test_port_not_published(self, env, published, wanted, message):
+        done = run_pydocker(env, "port", "pytest-ports", wanted)
+        assert done.returncode == 1
+        assert text(done.stderr) == message + "\n"
+
+    def test_diff_lists_changes_as_docker(self, engine, env, busybox_image):
+        engine.docker("run", "--name", "pytest-diff", "--network", "none",
+                      busybox_image, "sh", "-c", "mkdir /x && echo hi > "
+                      "/x/f && rm /etc/group")
+        try:
+            done = run_pydocker(env, "diff", "pytest-diff")
+            assert done.returncode == 0, text(done.stderr)
+            lines = sorted(text(done.stdout).splitlines())
+            theirs = text(engine.docker("diff", "pytest-diff").stdout)
+            assert lines == sorted(theirs.splitlines())
+            assert {"A /x", "A /x/f", "C /etc", "D /etc/group"} <= set(lines)
+        finally:
+            engine.docker("rm", "-f", "pytest-diff", check=False)
+
+    def test_rename(self, engine, env, sleepers):
+        old, other = sleepers("old", "other")
+        new = old.replace("-old", "-new")
+        try:
+            done = run_pydocker(env, "rename", old, new)
+            assert (done.returncode, done.stdout) == (0, b"")
+            name = engine.docker("inspect", "--format", "{{.Name}}",
+                                 new).stdout
+            assert text(name) == f"/{new}\n"
+            clash = run_pydocker(env, "container", "rename", new, other)
+            assert clash.returncode == 1
+            lines = text(clash.stderr).splitlines()
+            assert lines[0].startswith("Error response from daemon: ")
+            assert "is already in use" in lines[0]
+            assert lines[1] == f"Error: failed to rename container named {new}"
+        finally:
+            engine.docker("rm", "-f", new, check=False)
+
+    def test_rename_to_blank(self, env):
+        done = run_pydocker(env, "rename", "pytest-nosuch", " ")
+        assert done.returncode == 1
+        assert text(done.stderr) == ("Error: Neither old nor new names may "
+                                     "be empty\n")
