@@ -3625,3 +3625,219 @@ class TestCmdTopPortDiffRename:
         assert done.returncode == 1
         assert text(done.stderr) == ("Error: Neither old nor new names may "
                                      "be empty\n")
+
+
+def fresh_box(engine, image, name="pytest-cp-in", args=()):
+    """Create (not start) a container that has an empty folder /up."""
+    engine.docker("rm", "-f", name, check=False)
+    engine.docker("create", "--name", name, "--network", "none", *args,
+                  image, "true")
+
+    def add_up(archive):
+        folder = tarfile.TarInfo("up")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        archive.addfile(folder)
+
+    engine.docker("cp", "-", f"{name}:/", input=_tar_bytes(add_up))
+    return name
+
+
+def file_in(engine, container, path):
+    """Return a file's bytes from a container (reference CLI), or None."""
+    copied = engine.docker("cp", f"{container}:{path}", "-", check=False)
+    if copied.returncode != 0:
+        return None
+    with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as archive:
+        member = archive.next()
+        return archive.extractfile(member).read() if member.isfile() \
+            else None
+
+
+def tar_names(data):
+    """Return the entry names of an uncompressed tar, in order."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
+        return [member.name for member in archive]
+
+
+class TestCmdCp:
+    """``cp`` both ways, following docker's rules for where files land."""
+
+    @pytest.fixture(scope="class")
+    def box(self, engine, busybox_image):
+        engine.docker("run", "--name", "pytest-cp", "--network", "none",
+                      busybox_image, "sh", "-c",
+                      "mkdir -p /x/y && echo hi > /x/y/f && "
+                      "ln -s /etc /x/abs && ln -s y/f /x/rel && "
+                      "ln -s /x/y/f /flink && mkdir /up")
+        yield "pytest-cp"
+        engine.docker("rm", "-f", "pytest-cp", check=False)
+
+    @pytest.mark.parametrize("source, target, expected", [
+        ("/x/y/f", "new", {"new": "hi\n"}),
+        ("/x/y/f", "have/", {"have/f": "hi\n"}),
+        ("/x", "new", {"new/y/f": "hi\n", "new/abs": "->/etc",
+                       "new/rel": "->y/f"}),
+        ("/x", "have", {"have/x/y/f": "hi\n"}),
+        ("/x/.", "have", {"have/y/f": "hi\n", "have/abs": "->/etc"}),
+        ("/x/.", "new", {"new/y/f": "hi\n"}),
+        ("/flink", "new", {"new": "->/x/y/f"}),
+    ], ids=["file-new-name", "file-into-folder", "folder-new-name",
+            "folder-into-folder", "contents-into-folder",
+            "contents-new-folder", "link-as-link"])
+    def test_copy_out(self, env, box, tmp_path, source, target, expected):
+        (tmp_path / "have").mkdir()
+        done = run_pydocker(env, "cp", f"{box}:{source}",
+                            f"{tmp_path}/{target}")
+        assert done.returncode == 0, text(done.stderr)
+        assert done.stdout == b"" and done.stderr == b""
+        for name, content in expected.items():
+            path = tmp_path / name
+            if content.startswith("->"):
+                assert os.readlink(path) == content[2:]
+            else:
+                assert path.read_text() == content
+
+    def test_copy_out_follow_link(self, env, box, tmp_path):
+        done = run_pydocker(env, "cp", "-L", f"{box}:/flink", str(tmp_path))
+        assert done.returncode == 0, text(done.stderr)
+        path = tmp_path / "flink"
+        assert not path.is_symlink() and path.read_text() == "hi\n"
+
+    def test_copy_out_to_stdout_is_a_tar(self, env, box):
+        done = run_pydocker(env, "container", "cp", f"{box}:/x", "-")
+        assert done.returncode == 0, text(done.stderr)
+        assert tar_names(done.stdout) == ["x", "x/abs", "x/rel", "x/y",
+                                          "x/y/f"]
+
+    @pytest.mark.parametrize("source, target, message", [
+        ("/nosuch", "new", "Error response from daemon: Could not find the "
+         "file /nosuch in container pytest-cp"),
+        ("/x", "file", "cannot copy directory"),
+        ("/x/y/f", "new/", "no such directory"),
+        ("/x/y/f", "missing/new", 'invalid output path: directory '
+         '"{tmp}/missing" does not exist'),
+    ], ids=["missing-source", "folder-onto-file", "file-to-missing-folder",
+            "missing-parent"])
+    def test_copy_out_errors(self, env, box, tmp_path, source, target,
+                             message):
+        (tmp_path / "file").write_text("keep")
+        done = run_pydocker(env, "cp", f"{box}:{source}",
+                            f"{tmp_path}/{target}")
+        assert done.returncode == 1
+        assert text(done.stderr) == message.format(tmp=tmp_path) + "\n"
+        assert (tmp_path / "file").read_text() == "keep"
+        assert sorted(set(os.listdir(tmp_path)) - {"docker-config"}) == [
+            "file"]
+
+    @pytest.mark.parametrize("source, target, expected", [
+        ("h.txt", "/up/", ["/up/h.txt"]),
+        ("h.txt", "/up/renamed", ["/up/renamed"]),
+        ("src", "/up", ["/up/src/sub/s"]),
+        ("src", "/up/fresh", ["/up/fresh/sub/s"]),
+        ("src/.", "/up", ["/up/sub/s"]),
+    ], ids=["file-into-folder", "file-new-name", "folder-into-folder",
+            "folder-new-name", "contents-into-folder"])
+    def test_copy_in(self, engine, env, busybox_image, tmp_path, source,
+                     target, expected):
+        (tmp_path / "h.txt").write_text("hello\n")
+        (tmp_path / "src" / "sub").mkdir(parents=True)
+        (tmp_path / "src" / "sub" / "s").write_text("hello\n")
+        box = fresh_box(engine, busybox_image)
+        try:
+            done = run_pydocker(env, "cp", f"{tmp_path}/{source}",
+                                f"{box}:{target}")
+            assert done.returncode == 0, text(done.stderr)
+            for path in expected:
+                assert file_in(engine, box, path) == b"hello\n"
+        finally:
+            engine.docker("rm", "-f", box, check=False)
+
+    def test_copy_in_from_stdin_tar(self, engine, env, busybox_image):
+        box = fresh_box(engine, busybox_image)
+        try:
+            data = _tar_bytes(lambda archive: _add_file(
+                archive, "piped.txt", b"hello\n"))
+            done = run_pydocker(env, "cp", "-", f"{box}:/up", input=data)
+            assert done.returncode == 0, text(done.stderr)
+            assert file_in(engine, box, "/up/piped.txt") == b"hello\n"
+            done = run_pydocker(env, "cp", "-", f"{box}:/up/piped.txt",
+                                input=data)
+            assert done.returncode == 1
+            assert text(done.stderr) == (f'destination "{box}:/up/piped.txt"'
+                                         " must be a directory\n")
+        finally:
+            engine.docker("rm", "-f", box, check=False)
+
+    # The engine keeps the archive's owners, unless -a asks it to give
+    # the files to the container's user, as docker's -a does.
+    @pytest.mark.parametrize("archive, owner", [(False, "4321:8765"),
+                                                (True, "65534:65534")],
+                             ids=["owner-kept", "archive-container-user"])
+    def test_copy_in_owner(self, engine, env, busybox_image, tmp_path,
+                           archive, owner):
+        source = tmp_path / "owned.txt"
+        source.write_text("hello\n")
+        os.chown(source, 4321, 8765)
+        box = fresh_box(engine, busybox_image, args=["--user", "nobody"])
+        try:
+            done = run_pydocker(env, "cp", *(["-a"] if archive else []),
+                                str(source), f"{box}:/up")
+            assert done.returncode == 0, text(done.stderr)
+            copied = engine.docker("cp", f"{box}:/up/owned.txt", "-")
+            with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as tar:
+                member = tar.next()
+            assert f"{member.uid}:{member.gid}" == owner
+        finally:
+            engine.docker("rm", "-f", box, check=False)
+
+    @pytest.mark.parametrize("source, target, message", [
+        ("nosuch", "/up", "lstat {tmp}/nosuch: no such file or directory"),
+        ("src", "/up/file", "cannot copy directory"),
+        ("h.txt", "/up/new/", "no such directory"),
+        ("h.txt", "/nosuch/x", "Error response from daemon: Could not find "
+         "the file /nosuch in container pytest-cp-in"),
+    ], ids=["missing-source", "folder-onto-file", "file-to-missing-folder",
+            "missing-parent"])
+    def test_copy_in_errors(self, engine, env, busybox_image, tmp_path,
+                            source, target, message):
+        (tmp_path / "h.txt").write_text("hello\n")
+        (tmp_path / "src").mkdir()
+        box = fresh_box(engine, busybox_image)
+        try:
+            engine.docker("cp", str(tmp_path / "h.txt"), f"{box}:/up/file")
+            done = run_pydocker(env, "cp", str(tmp_path / source),
+                                f"{box}:{target}")
+            assert done.returncode == 1
+            assert text(done.stderr) == message.format(tmp=tmp_path) + "\n"
+        finally:
+            engine.docker("rm", "-f", box, check=False)
+
+    @pytest.mark.parametrize("args, message", [
+        (["a", "b"], "must specify at least one container source"),
+        (["a:/x", "b:/y"], "copying between containers is not supported"),
+    ], ids=["no-container", "two-containers"])
+    def test_copy_needs_one_container(self, env, args, message):
+        done = run_pydocker(env, "cp", *args)
+        assert done.returncode == 1
+        assert text(done.stderr) == message + "\n"
+
+    def test_copy_out_refuses_link_climbing_out(self, engine, env,
+                                                busybox_image, tmp_path):
+        engine.docker("create", "--name", "pytest-cp-climb", "--network",
+                      "none", busybox_image, "true")
+        try:
+            def add_climbing_link(archive):
+                link = tarfile.TarInfo("trap/out")
+                link.type, link.linkname = tarfile.SYMTYPE, "../../.."
+                archive.addfile(link)
+            engine.docker("cp", "-", "pytest-cp-climb:/",
+                          input=_tar_bytes(add_climbing_link))
+            done = run_pydocker(env, "cp", "pytest-cp-climb:/trap",
+                                str(tmp_path / "got"))
+            assert done.returncode == 1
+            assert assert_one_clean_line(done.stderr) == (
+                'refusing to extract "trap/out" (a link to "../../..")'
+                ": it would land outside the destination")
+            assert not os.path.lexists(tmp_path / "got" / "out")
+        finally:
+            engine.docker("rm", "-f", "pytest-cp-climb", check=False)
