@@ -4082,18 +4082,18 @@ class _SafeExtractor:
             os.chmod(path, member.mode & 0o7777)
             os.utime(path, (member.mtime, member.mtime))
 
-    def _place(self, name):
+    def _place(self, name, shown):
         """Return the local path for ``name``, its folder made safely."""
         path = os.path.join(self.root, os.path.normpath(name))
         parent = os.path.realpath(os.path.dirname(path))
         if parent != self.root and not parent.startswith(self.root + "/"):
-            raise DockerError(f'refusing to extract "{name}": a link '
+            raise DockerError(f'refusing to extract "{shown}": a link '
                               "would lead it outside the destination")
         os.makedirs(parent, exist_ok=True)
         return path
 
     def _extract(self, member, name):
-        path = self._place(name)
+        path = self._place(name, member.name)
         if member.isdir():
             if os.path.lexists(path) and not os.path.isdir(path) \
                     or os.path.islink(path):
@@ -4111,7 +4111,7 @@ class _SafeExtractor:
             os.symlink(member.linkname, path)
             return
         if member.islnk():
-            os.link(self._place(member.linkname), path)
+            os.link(self._place(member.linkname, member.name), path)
             return
         if member.isfifo():
             os.mkfifo(path, member.mode & 0o777)

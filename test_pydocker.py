@@ -3841,3 +3841,193 @@ class TestCmdCp:
             assert not os.path.lexists(tmp_path / "got" / "out")
         finally:
             engine.docker("rm", "-f", "pytest-cp-climb", check=False)
+
+
+def _path_stat_header(name, directory=True):
+    mode = (1 << 31 | 0o755) if directory else 0o644
+    value = json.dumps({"name": name, "size": 0, "mode": mode,
+                        "mtime": "2024-01-01T00:00:00Z", "linkTarget": ""})
+    return base64.b64encode(value.encode()).decode()
+
+
+def _escaping_member(kind):
+    """Return a tar whose second entry tries to leave the destination."""
+    def add(archive):
+        folder = tarfile.TarInfo("d")
+        folder.type = tarfile.DIRTYPE
+        archive.addfile(folder)
+        if kind == "dotdot":
+            _add_file(archive, "d/../../evil", b"x")
+        elif kind == "absolute":
+            _add_file(archive, "/tmp/evil", b"x")
+        elif kind == "hardlink":
+            link = tarfile.TarInfo("d/hard")
+            link.type, link.linkname = tarfile.LNKTYPE, "/etc/passwd"
+            archive.addfile(link)
+        else:  # an absolute link, then a file written through it
+            link = tarfile.TarInfo("d/out")
+            link.type, link.linkname = tarfile.SYMTYPE, "/"
+            archive.addfile(link)
+            _add_file(archive, "d/out/evil", b"x")
+    return _tar_bytes(add)
+
+
+class TestFakeDaemonCp:
+    """``cp`` refuses archive entries that would land outside."""
+
+    @pytest.mark.parametrize("kind, shown", [
+        ("dotdot", "d/../../evil"), ("absolute", "/tmp/evil"),
+        ("hardlink", "d/hard"), ("through-link", "d/out/evil"),
+    ], ids=["dotdot", "absolute", "hardlink", "through-link"])
+    def test_escaping_entry_is_refused(self, fake_daemon, run_cli,
+                                       tmp_path, kind, shown):
+        fake_daemon.on("GET", "/containers/box/archive", http_response(
+            200, _escaping_member(kind), {
+                "Content-Type": "application/x-tar",
+                "X-Docker-Container-Path-Stat": _path_stat_header("d")}))
+        target = tmp_path / "dest" / "inner"
+        target.parent.mkdir()
+        code, out, err = run_cli("cp", "box:/d", str(target))
+        assert code == 1
+        line = assert_one_clean_line(err)
+        assert line.startswith(f'refusing to extract "{shown}"')
+        assert not (tmp_path / "evil").exists()
+        assert not os.path.exists("/tmp/evil")
+        assert not os.path.exists("/evil")
+        assert os.listdir(tmp_path / "dest") in ([], ["inner"])
+
+    def test_broken_tar_is_one_line(self, fake_daemon, run_cli, tmp_path):
+        fake_daemon.on("GET", "/containers/box/archive", http_response(
+            200, b"this is not a tar" * 64, {
+                "X-Docker-Container-Path-Stat": _path_stat_header("d")}))
+        code, out, err = run_cli("cp", "box:/d", str(tmp_path / "got"))
+        assert code == 1
+        assert assert_one_clean_line(err).startswith(
+            "malformed tar from the engine")
+
+
+class TestCmdExport:
+    """``export`` to a file, to stdout, never to a terminal."""
+
+    @pytest.fixture(scope="class")
+    def exported(self, engine, busybox_image):
+        engine.docker("create", "--name", "pytest-export", "--network",
+                      "none", busybox_image, "true")
+        engine.docker("cp", "-", "pytest-export:/", input=_tar_bytes(
+            lambda archive: _add_file(archive, "marker.txt", b"mark\n")))
+        yield "pytest-export"
+        engine.docker("rm", "-f", "pytest-export", check=False)
+
+    def test_export_to_file(self, env, exported, tmp_path):
+        target = tmp_path / "out.tar"
+        done = run_pydocker(env, "export", "-o", str(target), exported)
+        assert (done.returncode, done.stdout) == (0, b""), done.stderr
+        names = tar_names(target.read_bytes())
+        assert "marker.txt" in names and "bin/busybox" in names
+        assert [p.name for p in tmp_path.iterdir()
+                if p.name.startswith(".pydocker_temp_")] == []
+
+    def test_export_to_stdout(self, env, exported):
+        done = run_pydocker(env, "container", "export", exported)
+        assert done.returncode == 0, text(done.stderr)
+        assert "marker.txt" in tar_names(done.stdout)
+
+    def test_export_refuses_a_terminal(self, env, exported):
+        terminal = Terminal(env, "export", exported)
+        assert terminal.finish() == 1
+        assert terminal.output == (b"cowardly refusing to save to a "
+                                   b"terminal. Use the -o flag or "
+                                   b"redirect\r\n")
+
+    def test_export_to_missing_folder(self, env, exported, tmp_path):
+        done = run_pydocker(env, "export", "-o",
+                            str(tmp_path / "no" / "x.tar"), exported)
+        assert done.returncode == 1
+        assert text(done.stderr) == (
+            "failed to export container: invalid output path: directory "
+            f'"{tmp_path}/no" does not exist\n')
+
+    def test_export_and_cp_stream_in_bounded_memory(self, engine, env,
+                                                    busybox_image,
+                                                    tmp_path):
+        engine.docker("run", "--name", "pytest-big", "--network", "none",
+                      busybox_image, "dd", "if=/dev/zero", "of=/big",
+                      "bs=1M", "count=150")
+        try:
+            for args in (["export", "-o", str(tmp_path / "big.tar"),
+                          "pytest-big"],
+                         ["cp", "pytest-big:/big", str(tmp_path / "big")]):
+                peak = _peak_memory_kib(env, args)
+                assert peak < 80 * 1024, (args, peak)
+            assert (tmp_path / "big").stat().st_size == 150 << 20
+            assert (tmp_path / "big.tar").stat().st_size > 150 << 20
+        finally:
+            engine.docker("rm", "-f", "pytest-big", check=False)
+
+
+def _peak_memory_kib(env, args):
+    """Run pydocker and return its peak resident memory in KiB."""
+    measure = ("import resource, subprocess, sys\n"
+               "done = subprocess.run(sys.argv[1:])\n"
+               "assert done.returncode == 0, done.returncode\n"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN)"
+               ".ru_maxrss)\n")
+    done = subprocess.run([PYTHON, "-c", measure, PYTHON, PYDOCKER, *args],
+                          env=env, capture_output=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, text(done.stderr)
+    return int(done.stdout)
+
+
+class TestCmdCommit:
+    """``commit`` makes an image the engine holds."""
+
+    def test_commit_with_message_author_and_changes(self, engine, env,
+                                                    sleepers):
+        (name,) = sleepers("c")
+        engine.docker("exec", name, "touch", "/committed")
+        try:
+            done = run_pydocker(env, "commit", "-m", "a message", "-a",
+                                "Py Test", "-c", "ENV A=b", "-c",
+                                'CMD ["ls", "/committed"]', name,
+                                "pytest/committed:one")
+            assert done.returncode == 0, text(done.stderr)
+            image = json.loads(engine.docker(
+                "image", "inspect", "pytest/committed:one").stdout)[0]
+            assert text(done.stdout) == image["Id"] + "\n"
+            assert image["Id"].startswith("sha256:")
+            assert image["Comment"] == "a message"
+            assert image["Author"] == "Py Test"
+            assert "A=b" in image["Config"]["Env"]
+            assert image["Config"]["Cmd"] == ["ls", "/committed"]
+            ran = engine.docker("run", "--rm", "--network", "none",
+                                "pytest/committed:one")
+            assert ran.stdout == b"/committed\n"
+            assert not container_state(engine, name)["Paused"]
+        finally:
+            remove_image(engine, "pytest/committed:one")
+
+    def test_commit_without_name_or_pause(self, engine, env, sleepers):
+        (name,) = sleepers("c")
+        done = run_pydocker(env, "container", "commit", "--pause=false",
+                            name)
+        assert done.returncode == 0, text(done.stderr)
+        ident = text(done.stdout).strip()
+        try:
+            assert image_exists(engine, ident)
+        finally:
+            remove_image(engine, ident)
+
+    @pytest.mark.parametrize("args, message", [
+        (["pytest-nosuch"], NO_SUCH.strip()),
+        (["{name}", "Bad:x"], "invalid reference format: repository name "
+         "(library/Bad) must be lowercase"),
+        (["-c", "BOGUS x", "{name}"], "Error response from daemon: bogus "
+         "is not a valid change command"),
+    ], ids=["missing", "bad-name", "bad-change"])
+    def test_commit_errors(self, engine, env, sleepers, args, message):
+        (name,) = sleepers("c")
+        done = run_pydocker(env, "commit",
+                            *[arg.format(name=name) for arg in args])
+        assert done.returncode == 1
+        assert text(done.stderr) == message + "\n"
