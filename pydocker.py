@@ -3288,11 +3288,15 @@ class DockerCli:
         names = self.parse(flags, args, minimum=1)
         resources = {key: flag.value for table in (ints, strings)
                      for key, flag in table.items() if flag.changed}
-        for key, flag in sizes.items():
-            if flag.changed:
-                resources[key] = _size_flag(flag)
-        if cpus.changed:
-            resources["NanoCpus"] = _cpus_flag(cpus)
+        try:
+            for key, flag in sizes.items():
+                if flag.changed:
+                    resources[key] = _size_flag(flag)
+            if cpus.changed:
+                resources["NanoCpus"] = _cpus_flag(cpus)
+        except FlagError as error:
+            error.command = flags.name
+            raise
         if restart.changed:
             resources["RestartPolicy"] = parse_restart_policy(restart.value)
         if not resources:

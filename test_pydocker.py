@@ -4031,3 +4031,168 @@ class TestCmdCommit:
                             *[arg.format(name=name) for arg in args])
         assert done.returncode == 1
         assert text(done.stderr) == message + "\n"
+
+
+class TestCmdUpdate:
+    """``update`` changes what the engine stores in HostConfig."""
+
+    def test_update_stores_limits_and_goes_on(self, engine, env, sleepers):
+        (name,) = sleepers("u")
+        done = run_pydocker(env, "update", "-m", "64m", "--memory-swap",
+                            "128m", "--cpus", "0.5", "--cpu-shares", "512",
+                            "--pids-limit", "50", "--restart",
+                            "on-failure:3", "pytest-nosuch", name)
+        assert done.returncode == 1
+        assert text(done.stdout) == name + "\n"
+        assert text(done.stderr) == NO_SUCH
+        host = json.loads(engine.docker("inspect", "--format",
+                                        "{{json .HostConfig}}", name).stdout)
+        assert host["Memory"] == 64 << 20
+        assert host["MemorySwap"] == 128 << 20
+        assert host["NanoCpus"] == 500_000_000
+        assert host["CpuShares"] == 512
+        assert host["PidsLimit"] == 50
+        assert host["RestartPolicy"] == {"Name": "on-failure",
+                                         "MaximumRetryCount": 3}
+
+    @pytest.mark.parametrize("args, code, message", [
+        ([], 1, "you must provide one or more flags when using this "
+         "command"),
+        (["-m", "abc"], 125, "invalid argument \"abc\" for \"-m, --memory\" "
+         "flag: invalid size: 'abc'\nSee 'pydocker update --help'."),
+        (["--cpus", "abc"], 125, "invalid argument \"abc\" for \"--cpus\" "
+         "flag: failed to parse abc as a rational number\n"
+         "See 'pydocker update --help'."),
+        (["--restart", "on-failure:x"], 1, "invalid restart policy format: "
+         "maximum retry count must be an integer"),
+        (["--restart", "bogus"], 1, "Error response from daemon: invalid "
+         "restart policy 'bogus'"),
+    ], ids=["no-flags", "bad-memory", "bad-cpus", "bad-count",
+            "bad-policy"])
+    def test_update_errors(self, engine, env, sleepers, args, code,
+                           message):
+        (name,) = sleepers("u")
+        done = run_pydocker(env, "container", "update", *args, name)
+        assert done.returncode == code
+        assert text(done.stderr) == message + "\n"
+        assert done.stdout == b""
+
+
+STATS_HEADER = ("CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   "
+                "MEM %     NET I/O   BLOCK I/O   PIDS")
+
+
+class TestCmdStats:
+    """``stats`` once and streamed."""
+
+    def test_stats_no_stream(self, engine, env, sleepers, busybox_image):
+        (name,) = sleepers("st")
+        ident = text(engine.docker("inspect", "--format", "{{.Id}}",
+                                   name).stdout).strip()
+        done = run_pydocker(env, "stats", "--no-stream", name)
+        assert done.returncode == 0, text(done.stderr)
+        lines = text(done.stdout).splitlines()
+        assert len(lines) == 2
+        assert lines[0].split() == STATS_HEADER.split()
+        cells = re.split(r" {3,}", lines[1])
+        assert cells[:2] == [ident[:12], name]
+        assert re.fullmatch(r"\d+\.\d\d%", cells[2])
+        assert re.fullmatch(r"[\d.]+[KMG]?i?B / [\d.]+[KMG]iB", cells[3])
+        assert cells[-1] == "1"  # sleep is the only process
+
+    def test_stats_all_and_no_trunc(self, engine, env, sleepers,
+                                    busybox_image):
+        engine.docker("create", "--name", "pytest-stats-created",
+                      "--network", "none", busybox_image, "true")
+        try:
+            ident = text(engine.docker("inspect", "--format", "{{.Id}}",
+                                       "pytest-stats-created").stdout)
+            done = run_pydocker(env, "container", "stats", "-a",
+                                "--no-stream", "--no-trunc")
+            assert done.returncode == 0, text(done.stderr)
+            row = next(line for line in text(done.stdout).splitlines()
+                       if line.startswith(ident.strip()))
+            assert re.split(r" {3,}", row)[1:] == [
+                "pytest-stats-created", "0.00%", "0B / 0B", "0.00%",
+                "0B / 0B", "0B / 0B", "0"]
+        finally:
+            engine.docker("rm", "-f", "pytest-stats-created", check=False)
+
+    def test_stats_missing_container(self, env, sleepers):
+        (name,) = sleepers("st")
+        done = run_pydocker(env, "stats", "--no-stream", name,
+                            "pytest-nosuch")
+        assert done.returncode == 1
+        assert text(done.stderr) == NO_SUCH
+        assert done.stdout == b""
+
+    def test_stats_stream_redraws_on_terminal(self, env, sleepers):
+        (name,) = sleepers("st")
+        terminal = Terminal(env, "stats", name)
+        try:
+            terminal.read_until(b"\x1b[2J")
+            terminal.read_until(name.encode())
+            # Two redraws: the table went home and was written again.
+            deadline = time.monotonic() + 30
+            while terminal.output.count(b"\x1b[H") < 2:
+                assert time.monotonic() < deadline, terminal.output[-500:]
+                select.select([terminal.master], [], [], 1)
+                terminal._read_some()
+        finally:
+            terminal.process.send_signal(signal.SIGINT)
+        assert terminal.finish() == 130
+        screen = terminal.output
+        assert b"\x1b[K\r\n" in screen and b"\x1b[J" in screen
+        assert screen.count(b"CONTAINER ID") >= 2
+
+
+class TestCmdContainerPrune:
+    """``container prune`` with a label filter (other tests' containers
+    must survive)."""
+
+    @pytest.fixture()
+    def stopped(self, engine, busybox_image):
+        engine.docker("create", "--name", "pytest-prune", "--label",
+                      "pytest-prune=1", "--network", "none", busybox_image,
+                      "true")
+        ident = text(engine.docker("inspect", "--format", "{{.Id}}",
+                                   "pytest-prune").stdout).strip()
+        yield ident
+        engine.docker("rm", "-f", "pytest-prune", check=False)
+
+    def exists(self, engine):
+        return engine.docker("inspect", "pytest-prune",
+                             check=False).returncode == 0
+
+    def test_prune_force_with_filter(self, engine, env, stopped):
+        done = run_pydocker(env, "container", "prune", "-f", "--filter",
+                            "label=pytest-prune=1")
+        assert done.returncode == 0, text(done.stderr)
+        out = text(done.stdout)
+        assert out.startswith(f"Deleted Containers:\n{stopped}\n\n"
+                              "Total reclaimed space: ")
+        assert not self.exists(engine)
+        again = run_pydocker(env, "container", "prune", "-f", "--filter",
+                             "label=pytest-prune=1")
+        assert text(again.stdout) == "Total reclaimed space: 0B\n"
+
+    @pytest.mark.parametrize("answer, removed", [
+        (b"y\n", True), (b"n\n", False), (b"", False)],
+        ids=["yes", "no", "no-answer"])
+    def test_prune_asks_first(self, engine, env, stopped, answer, removed):
+        done = run_pydocker(env, "container", "prune", "--filter",
+                            "label=pytest-prune=1", input=answer)
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout).startswith(
+            "WARNING! This will remove all stopped containers.\n"
+            "Are you sure you want to continue? [y/N] ")
+        assert ("Deleted Containers:" in text(done.stdout)) == removed
+        assert self.exists(engine) != removed
+
+    def test_prune_bad_filter(self, env):
+        done = run_pydocker(env, "container", "prune", "-f", "--filter",
+                            "bogus")
+        assert done.returncode == 1
+        assert text(done.stderr) == (
+            "bad format of filter (expected name=value)\n"
+            "See 'pydocker container prune --help'.\n")
