@@ -880,15 +880,11 @@ class Client:
         if params:
             pairs = []
             for key, value in params.items():
-                if value is None or value is False:
-                    continue
-                if value is True:
-                    value = "1"
-                if isinstance(value, (list, tuple)):
-                    # A repeated key: build's ``t``, import's ``changes``.
-                    pairs.extend((key, str(item)) for item in value)
-                else:
-                    pairs.append((key, str(value)))
+                values = value if isinstance(value, (list, tuple)) else [value]
+                for item in values:
+                    if item is None or item is False:
+                        continue
+                    pairs.append((key, "1" if item is True else str(item)))
             if pairs:
                 path += "?" + urllib.parse.urlencode(pairs)
         return self._base + path
@@ -901,7 +897,7 @@ class Client:
             method: the HTTP method.
             path: the API path without the version, e.g. ``/images/json``.
             params: query values; None and False are left out, True is 1,
-                a list repeats its key.
+                a list repeats its key for each item.
             body: bytes, a dict or list (sent as JSON), an iterable of bytes
                 (sent chunked) or None.
             headers: extra headers for this request.
@@ -1075,6 +1071,16 @@ class Client:
 
     def _delete(self, path, params=None):
         return self._json("DELETE", path, params)
+
+    def _stream_raw(self, method, path, params=None, body=None):
+        """Send a request and yield its answer's bytes in bounded chunks."""
+        response = self.request(method, path, params, body, stream=True)
+        while True:
+            chunk = _read_chunk(response)
+            if not chunk:
+                break
+            yield chunk
+        self._response = None
 
     def _stream_json(self, method, path, params=None, body=None,
                      headers=None):
@@ -1352,6 +1358,203 @@ class Client:
         self._response = None
         return raw
 
+    def clone(self):
+        """Return a new Client for the same engine, with its own connection.
+
+        Commands that follow several streams at once (``stats``) use one
+        connection per stream.
+        """
+        other = Client(self.host, tls=self.tls,
+                       version=format_api_version(self.negotiate()),
+                       timeout=self.timeout)
+        other.headers = dict(self.headers)
+        other.pinned = self.pinned
+        return other
+
+    def abort(self):
+        """Cut the connection from another thread and close it.
+
+        A thread blocked reading a stream (``stats``) wakes up with an
+        error instead of waiting for the engine's next message.
+        """
+        connection = self._connection
+        if connection is not None and connection.sock is not None:
+            try:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone
+        self.close()
+
+    # Container lifecycle ----------------------------------------------------
+
+    def stop(self, container, timeout=None, signal=None):
+        """Stop a container, killing it after ``timeout`` seconds.
+
+        Args:
+            container: a name or ID.
+            timeout: seconds to wait; None lets the engine decide.
+            signal: the signal to stop with (API 1.42); None: its own.
+        """
+        self._post(f"/containers/{quote(container)}/stop",
+                   self._stop_params(timeout, signal))
+
+    def restart(self, container, timeout=None, signal=None):
+        """Restart a container (see ``stop`` for the arguments)."""
+        self._post(f"/containers/{quote(container)}/restart",
+                   self._stop_params(timeout, signal))
+
+    def _stop_params(self, timeout, signal):
+        if signal:
+            self.require_version("1.42", "--signal")
+        return {"t": timeout, "signal": signal or None}
+
+    def kill(self, container, signal=None):
+        """Send a signal (default SIGKILL) to a container's main process."""
+        self._post(f"/containers/{quote(container)}/kill",
+                   {"signal": signal or None})
+
+    def pause(self, container):
+        """Freeze every process of a container."""
+        self._post(f"/containers/{quote(container)}/pause")
+
+    def unpause(self, container):
+        """Thaw a paused container."""
+        self._post(f"/containers/{quote(container)}/unpause")
+
+    def rename(self, container, name):
+        """Give a container a new name."""
+        self._post(f"/containers/{quote(container)}/rename",
+                   {"name": name})
+
+    def update_container(self, container, resources):
+        """Change a container's resources or restart policy.
+
+        Args:
+            resources: engine fields such as ``{"Memory": 67108864}``.
+
+        Returns:
+            The answer: ``{"Warnings": [...]}``.
+        """
+        return self._post(f"/containers/{quote(container)}/update",
+                          body=resources) or {}
+
+    def prune_containers(self, filters=None):
+        """Remove stopped containers.
+
+        Returns:
+            ``{"ContainersDeleted": [...], "SpaceReclaimed": bytes}``.
+        """
+        return self._post("/containers/prune",
+                          {"filters": encode_filters(filters)}) or {}
+
+    def commit(self, container, repository=None, tag=None, message=None,
+               author=None, changes=None, pause=True):
+        """Make an image of a container's filesystem and settings.
+
+        Args:
+            container: a name or ID.
+            repository, tag: the new image's name, or None for none.
+            message, author: stored in the image.
+            changes: Dockerfile instructions (``CMD ["sh"]``) to apply.
+            pause: freeze the container while committing.
+
+        Returns:
+            The answer: ``{"Id": "sha256:..."}``.
+        """
+        return self._post("/commit", {
+            "container": container, "repo": repository, "tag": tag,
+            "comment": message or None, "author": author or None,
+            "changes": list(changes or []),
+            # The engine pauses unless told otherwise, so say 0 outright.
+            "pause": "1" if pause else "0"}) or {}
+
+    # Container contents -----------------------------------------------------
+
+    def top(self, container, ps_args=None):
+        """Return a container's processes: ``{"Titles", "Processes"}``."""
+        return self._get(f"/containers/{quote(container)}/top",
+                         {"ps_args": ps_args or None})
+
+    def diff(self, container):
+        """Return a container's filesystem changes: ``[{"Path", "Kind"}]``.
+
+        Kind 0 is a modified path, 1 an added one, 2 a deleted one.
+        """
+        return self._get(f"/containers/{quote(container)}/changes") or []
+
+    def stats(self, container, stream=True):
+        """Yield a container's resource usage samples, one a second.
+
+        With ``stream`` false the engine answers once (after two samples,
+        so that ``precpu_stats`` is filled in).
+        """
+        return self._stream_json("GET",
+                                 f"/containers/{quote(container)}/stats",
+                                 {"stream": "1" if stream else "0"})
+
+    def export(self, container):
+        """Yield a tar of a container's whole filesystem, in chunks."""
+        return self._stream_raw("GET",
+                                f"/containers/{quote(container)}/export")
+
+    def stat_path(self, container, path):
+        """Return what the engine knows of a path inside a container.
+
+        Returns:
+            ``{"name", "size", "mode", "mtime", "linkTarget"}``; ``mode``
+            carries Go's file mode bits (see ``GO_MODE_DIR``).
+        """
+        response = self.request("HEAD",
+                                f"/containers/{quote(container)}/archive",
+                                {"path": path})
+        response.read()
+        self._response = None
+        return _path_stat(response)
+
+    def get_archive(self, container, path):
+        """Start reading a tar of ``path`` from a container.
+
+        Returns:
+            ``(stat, response)``: the path's stat (see ``stat_path``) and
+            the unread answer whose body is the tar; read it to the end.
+        """
+        response = self.request("GET",
+                                f"/containers/{quote(container)}/archive",
+                                {"path": path}, stream=True)
+        return _path_stat(response), response
+
+    def put_archive(self, container, path, data, copy_uid_gid=False):
+        """Extract a tar into a directory of a container.
+
+        Args:
+            path: the directory to extract into; it must exist.
+            data: the tar as bytes or an iterable of bytes (streamed).
+            copy_uid_gid: keep the tar's owners instead of the
+                container's root.
+        """
+        response = self.request(
+            "PUT", f"/containers/{quote(container)}/archive",
+            {"path": path, "noOverwriteDirNonDir": True,
+             "copyUIDGID": copy_uid_gid}, body=data, stream=True)
+        read_all(response)
+        self._response = None
+
+
+# Go's os.FileMode bits for a directory and a symbolic link, as the
+# engine's X-Docker-Container-Path-Stat header carries them.
+GO_MODE_DIR = 1 << 31
+GO_MODE_SYMLINK = 1 << 27
+
+
+def _path_stat(response):
+    """Decode the path stat header of an archive answer (or ``{}``)."""
+    header = response.getheader("X-Docker-Container-Path-Stat") or ""
+    try:
+        stat = json.loads(base64.b64decode(header) or b"{}")
+    except ValueError:
+        raise StreamError("malformed path stat from the engine") from None
+    return stat if isinstance(stat, dict) else {}
+
 
 def raw_chunks(response):
     """Yield a streamed answer's bytes in bounded chunks as they arrive.
@@ -1580,15 +1783,15 @@ def parse_rfc3339(text):
     return moment.timestamp() + fraction - seconds
 
 
-def format_table(rows):
+def format_table(rows, minimum=10):
     """Return rows of cells aligned as docker's tabwriter aligns them.
 
     Every column but the last is padded to its widest cell plus three
-    spaces, and to at least ten characters.
+    spaces, and to at least ``minimum`` characters (``top`` uses 20).
     """
     if not rows:
         return ""
-    widths = [max(10, max(len(row[i]) for row in rows) + 3)
+    widths = [max(minimum, max(len(row[i]) for row in rows) + 3)
               for i in range(len(rows[0]) - 1)]
     lines = []
     for row in rows:
@@ -4156,24 +4359,41 @@ def _umask():
 # The commands in help order, with their one-line summaries.
 COMMANDS = (
     ("build", "Build an image from a Dockerfile"),
+    ("commit", "Create a new image from a container's changes"),
+    ("cp", "Copy files/folders between a container and the local "
+     "filesystem"),
+    ("diff", "Inspect changes to files or directories on a container's "
+     "filesystem"),
     ("events", "Get real time events from the server"),
+    ("export", "Export a container's filesystem as a tar archive"),
     ("history", "Show the history of an image"),
     ("images", "List images"),
     ("import", "Import the contents from a tarball to create a filesystem "
      "image"),
     ("info", "Display system-wide information"),
     ("inspect", "Return low-level information on Docker objects"),
+    ("kill", "Kill one or more running containers"),
     ("load", "Load an image from a tar archive or STDIN"),
     ("login", "Log in to a registry"),
     ("logout", "Log out from a registry"),
+    ("pause", "Pause all processes within one or more containers"),
+    ("port", "List port mappings or a specific mapping for the container"),
     ("ps", "List containers"),
     ("pull", "Download an image from a registry"),
     ("push", "Upload an image to a registry"),
+    ("rename", "Rename a container"),
+    ("restart", "Restart one or more containers"),
     ("rmi", "Remove one or more images"),
     ("save", "Save one or more images to a tar archive (streamed to STDOUT "
      "by default)"),
     ("search", "Search Docker Hub for images"),
+    ("stats", "Display a live stream of container(s) resource usage "
+     "statistics"),
+    ("stop", "Stop one or more running containers"),
     ("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
+    ("top", "Display the running processes of a container"),
+    ("unpause", "Unpause all processes within one or more containers"),
+    ("update", "Update configuration of one or more containers"),
     ("version", "Show the Docker version information"),
 )
 
@@ -4187,7 +4407,12 @@ GROUPS = {
         "tag": "tag"}),
     "container": ("Manage containers", {
         "ls": "ps", "list": "ps", "ps": "ps",
-        "inspect": "container_inspect"}),
+        "inspect": "container_inspect", "commit": "commit", "cp": "cp",
+        "diff": "diff", "export": "export", "kill": "kill",
+        "pause": "pause", "port": "port", "prune": "container_prune",
+        "rename": "rename", "restart": "restart", "stats": "stats",
+        "stop": "stop", "top": "top", "unpause": "unpause",
+        "update": "update"}),
     "system": ("Manage Docker", {"df": "system_df", "events": "events",
                                  "info": "info"}),
 }
@@ -4768,6 +4993,475 @@ class DockerCli:
                 continue
         return None
 
+    # Containers ------------------------------------------------------------
+
+    def _each(self, names, action):
+        """Run ``action(name)`` for each name, printing it on success.
+
+        A failure is reported and the rest still run, as docker does.
+
+        Returns:
+            0, or 1 when any name failed.
+        """
+        failed = False
+        for name in names:
+            try:
+                action(name)
+            except (APIError, StreamError, VersionError) as error:
+                self.warn(str(error))
+                failed = True
+                continue
+            self.out(name)
+        return 1 if failed else 0
+
+    def _stop_flags(self, name, description):
+        """Return the flag set shared by ``stop`` and ``restart``."""
+        flags = self.flags(name, "[OPTIONS] CONTAINER [CONTAINER...]",
+                           description)
+        signal = flags.string(["s", "-signal"], "",
+                              "Signal to send to the container")
+        timeout = flags.int(["t", "-timeout", "#-time"], 0,
+                            "Seconds to wait before killing the container")
+        return flags, signal, timeout
+
+    def cmd_stop(self, *args):
+        """Stop running containers."""
+        flags, signal, timeout = self._stop_flags(
+            "stop", "Stop one or more running containers")
+        names = self.parse(flags, args, minimum=1)
+        seconds = timeout.value if timeout.changed else None
+        return self._each(names, lambda name: self.client.stop(
+            name, seconds, signal.value))
+
+    def cmd_restart(self, *args):
+        """Restart containers."""
+        flags, signal, timeout = self._stop_flags(
+            "restart", "Restart one or more containers")
+        names = self.parse(flags, args, minimum=1)
+        seconds = timeout.value if timeout.changed else None
+        return self._each(names, lambda name: self.client.restart(
+            name, seconds, signal.value))
+
+    def cmd_kill(self, *args):
+        """Send a signal (default SIGKILL) to running containers."""
+        flags = self.flags("kill", "[OPTIONS] CONTAINER [CONTAINER...]",
+                           "Kill one or more running containers")
+        signal = flags.string(["s", "-signal"], "",
+                              "Signal to send to the container")
+        names = self.parse(flags, args, minimum=1)
+        return self._each(names, lambda name: self.client.kill(
+            name, signal.value))
+
+    def cmd_pause(self, *args):
+        """Freeze every process of containers."""
+        flags = self.flags("pause", "CONTAINER [CONTAINER...]",
+                           "Pause all processes within one or more "
+                           "containers")
+        names = self.parse(flags, args, minimum=1)
+        return self._each(names, self.client.pause)
+
+    def cmd_unpause(self, *args):
+        """Thaw paused containers."""
+        flags = self.flags("unpause", "CONTAINER [CONTAINER...]",
+                           "Unpause all processes within one or more "
+                           "containers")
+        names = self.parse(flags, args, minimum=1)
+        return self._each(names, self.client.unpause)
+
+    def cmd_top(self, *args):
+        """Show a container's processes; the rest goes to ``ps``."""
+        flags = self.flags("top", "CONTAINER [ps OPTIONS]",
+                           "Display the running processes of a container")
+        # Words after the container are ps options, not ours.
+        flags.interspersed = False
+        words = self.parse(flags, args, minimum=1)
+        answer = self.client.top(words[0], " ".join(words[1:]))
+        rows = [answer.get("Titles") or []]
+        rows += answer.get("Processes") or []
+        self.stdout.write(format_table(rows, minimum=20).encode(
+            "utf-8", "replace"))
+        return 0
+
+    def cmd_port(self, *args):
+        """List a container's published ports, or where one goes."""
+        flags = self.flags("port", "CONTAINER [PRIVATE_PORT[/PROTO]]",
+                           "List port mappings or a specific mapping for "
+                           "the container")
+        words = self.parse(flags, args, minimum=1)
+        if len(words) > 2:
+            raise FlagError(f'"{flags.name}" requires at most 2 arguments.',
+                            exit_code=1)
+        container = self.client.inspect_container(words[0])
+        ports = (container.get("NetworkSettings") or {}).get("Ports") or {}
+        if len(words) == 1:
+            lines = [f"{private} -> {_join_host_port(binding)}"
+                     for private, bindings in ports.items()
+                     for binding in bindings or []]
+        else:
+            lines = self._port_bindings(ports, words[1], words[0])
+        for line in sorted(lines, key=natural_key):
+            self.out(line)
+        return 0
+
+    @staticmethod
+    def _port_bindings(ports, wanted, container):
+        """Return ``host:port`` lines for one private port, as docker."""
+        number, _, protocol = wanted.partition("/")
+        if not number.isdigit() or int(number) > 65535:
+            raise DockerError(f"Error: invalid port ({number}): "
+                              "not a port number")
+        bindings = ports.get(f"{number}/{protocol or 'tcp'}") or []
+        if not bindings:
+            raise DockerError(f"Error: No public port '{wanted}' published "
+                              f"for {container}")
+        return [_join_host_port(binding) for binding in bindings]
+
+    def cmd_diff(self, *args):
+        """Show what changed in a container's filesystem."""
+        flags = self.flags("diff", "CONTAINER", "Inspect changes to files "
+                           "or directories on a container's filesystem")
+        (name,) = self.parse(flags, args, exactly=1)
+        for change in self.client.diff(name):
+            kind = {0: "C", 1: "A", 2: "D"}.get(change.get("Kind"), "?")
+            self.out(f"{kind} {change.get('Path', '')}")
+        return 0
+
+    def cmd_rename(self, *args):
+        """Give a container a new name."""
+        flags = self.flags("rename", "CONTAINER NEW_NAME",
+                           "Rename a container")
+        old, new = self.parse(flags, args, exactly=2)
+        old, new = old.strip(), new.strip()
+        if not old or not new:
+            raise DockerError("Error: Neither old nor new names may be "
+                              "empty")
+        try:
+            self.client.rename(old, new)
+        except APIError as error:
+            # Docker shows the engine's reason, then its own summary.
+            self.warn(str(error))
+            raise DockerError("Error: failed to rename container named "
+                              f"{old}") from None
+        return 0
+
+    def cmd_cp(self, *args):
+        """Copy files between a container and the local filesystem."""
+        flags = self.flags(
+            "cp", "[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\t"
+            f"{self.prog} cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+            "Copy files/folders between a container and the local "
+            "filesystem\n\nUse '-' as the source to read a tar archive "
+            "from stdin\nand extract it to a directory destination in a "
+            "container.\nUse '-' as the destination to stream a tar "
+            "archive of a\ncontainer source to stdout.")
+        archive = flags.bool(["a", "-archive"], False,
+                             "Archive mode (copy all uid/gid information)")
+        follow = flags.bool(["L", "-follow-link"], False,
+                            "Always follow symbol link in SRC_PATH")
+        quiet = flags.bool(["q", "-quiet"], False,
+                           "Suppress progress output during copy")
+        source, destination = self.parse(flags, args, exactly=2)
+        source_container, source_path = split_cp_argument(source)
+        target_container, target_path = split_cp_argument(destination)
+        if source_container and target_container:
+            raise DockerError("copying between containers is not supported")
+        if not (source_container or target_container):
+            raise DockerError("must specify at least one container source")
+        if source_container:
+            size = self._copy_from(source_container, source_path,
+                                   target_path, follow.value)
+            shown = target_path
+        else:
+            size = self._copy_to(source_path, target_container,
+                                 target_path, archive.value, follow.value)
+            shown = f"{target_container}:{target_path}"
+        if size is not None and not quiet.value and _isatty(self.stderr):
+            self.warn(f"Successfully copied {human_size(size, 3)} to "
+                      f"{shown}")
+        return 0
+
+    def _copy_from(self, container, path, target, follow):
+        """Copy ``container:path`` to the local ``target`` (``-``: tar).
+
+        Returns:
+            The size of the tar copied, or None when it went to stdout.
+        """
+        rebase = None
+        if follow:
+            path, rebase = self._follow_container_link(container, path)
+        if target != "-":
+            check_local_parent(target)
+        stat, response = self.client.get_archive(container, path)
+        try:
+            if target == "-":
+                for chunk in _chunks(response):
+                    self.stdout.write(chunk)
+                self.stdout.flush()
+                return None
+            counter = _CountingReader(response)
+            extract_copy(counter, path, rebase,
+                         bool(stat.get("mode", 0) & GO_MODE_DIR), target)
+            return counter.count
+        finally:
+            self.client.close()  # an unread rest cannot be reused
+
+    def _follow_container_link(self, container, path):
+        """Resolve a symbolic link in a container for ``cp -L``.
+
+        Returns:
+            ``(path to copy, name to give it)``.
+        """
+        stat = self.client.stat_path(container, path)
+        if not stat.get("mode", 0) & GO_MODE_SYMLINK:
+            return path, None
+        import posixpath
+        link = stat.get("linkTarget") or ""
+        if not link.startswith("/"):
+            link = posixpath.join(split_path_entry(path)[0], link)
+        return link, split_path_entry(path)[1]
+
+    def _copy_to(self, source, container, path, archive, follow):
+        """Copy the local ``source`` (``-``: a tar on stdin) into a container.
+
+        Returns:
+            The bytes of tar sent, or None for a tar from stdin.
+        """
+        import posixpath
+        try:
+            stat = self.client.stat_path(container, path)
+        except NotFound:
+            stat = None  # the engine will say what is wrong, if anything
+        if stat and stat.get("mode", 0) & GO_MODE_SYMLINK:
+            link = stat.get("linkTarget") or ""
+            if not link.startswith("/"):
+                link = posixpath.join(split_path_entry(path)[0], link)
+            path = link
+            try:
+                stat = self.client.stat_path(container, path)
+            except NotFound:
+                stat = None
+        is_dir = bool(stat and stat.get("mode", 0) & GO_MODE_DIR)
+        if source == "-":
+            if not is_dir:
+                raise DockerError(f'destination "{container}:{path}" must '
+                                  "be a directory")
+            self.client.put_archive(container, path, _chunks(self.stdin),
+                                    archive)
+            return None
+        directory, chunks = prepare_copy_to(source, path, stat is not None,
+                                            is_dir, follow)
+        counted = _CountingChunks(chunks)
+        self.client.put_archive(container, directory, counted, archive)
+        return counted.count
+
+    def cmd_export(self, *args):
+        """Write a container's filesystem as a tar, to a file or stdout."""
+        flags = self.flags("export", "[OPTIONS] CONTAINER",
+                           "Export a container's filesystem as a tar "
+                           "archive")
+        output = flags.string(["o", "-output"], "",
+                              "Write to a file, instead of STDOUT")
+        (name,) = self.parse(flags, args, exactly=1)
+        if not output.value:
+            if self.stdout_tty:
+                raise DockerError("cowardly refusing to save to a terminal. "
+                                  "Use the -o flag or redirect")
+            for chunk in self.client.export(name):
+                self.stdout.write(chunk)
+            self.stdout.flush()
+            return 0
+        try:
+            write_file_atomically(output.value, self.client.export(name))
+        except OSError as error:
+            raise DockerError("failed to export container: "
+                              f"{_reason(error)}: {output.value}") from None
+        return 0
+
+    def cmd_commit(self, *args):
+        """Make an image from a container's changes; print its ID."""
+        flags = self.flags("commit", "[OPTIONS] CONTAINER "
+                           "[REPOSITORY[:TAG]]",
+                           "Create a new image from a container's changes")
+        author = flags.string(["a", "-author"], "", "Author (e.g., \"John "
+                              "Hannibal Smith <hannibal@a-team.com>\")")
+        changes = flags.list(["c", "-change"], "Apply Dockerfile "
+                             "instruction to the created image")
+        message = flags.string(["m", "-message"], "", "Commit message")
+        pause = flags.bool(["p", "-pause"], True,
+                           "Pause container during commit")
+        words = self.parse(flags, args, minimum=1)
+        if len(words) > 2:
+            raise FlagError(f'"{flags.name}" requires at most 2 arguments.',
+                            exit_code=1)
+        repository = tag = None
+        if len(words) == 2:
+            reference = parse_reference(words[1])
+            if reference.digest:
+                raise DockerError("refusing to create a tag with a digest "
+                                  "reference")
+            repository, tag = reference.name, reference.tag or "latest"
+        answer = self.client.commit(
+            words[0], repository, tag, message.value, author.value,
+            changes.value, pause.value)
+        self.out(answer.get("Id", ""))
+        return 0
+
+    def cmd_stats(self, *args):
+        """Show containers' resource usage, live or once (``--no-stream``).
+
+        Each container is followed on a connection of its own.  On a
+        terminal the table is redrawn in place every half second.
+        """
+        flags = self.flags("stats", "[OPTIONS] [CONTAINER...]",
+                           "Display a live stream of container(s) resource "
+                           "usage statistics")
+        show_all = flags.bool(["a", "-all"], False, "Show all containers "
+                              "(default shows just running)")
+        no_stream = flags.bool(["-no-stream"], False, "Disable streaming "
+                               "stats and only pull the first result")
+        no_trunc = flags.bool(["-no-trunc"], False,
+                              "Do not truncate output")
+        names = self.parse(flags, args)
+        if not names:
+            # TODO: containers started or removed while stats runs are not
+            # followed (docker watches events); restart stats to see them.
+            names = [container["Id"] for container in
+                     self.client.containers(all=show_all.value)]
+        watchers = [_StatsWatcher(self.client.clone(), name,
+                                  not no_stream.value) for name in names]
+        try:
+            return self._show_stats(watchers, no_stream.value,
+                                     no_trunc.value)
+        finally:
+            for watcher in watchers:
+                watcher.stop()
+
+    def _show_stats(self, watchers, once, no_trunc):
+        for watcher in watchers:
+            watcher.start()
+        for watcher in watchers:
+            watcher.first.wait()
+        errors = [watcher.error for watcher in watchers if watcher.error]
+        for error in errors:
+            self.warn(str(error))
+        if errors:
+            return 1
+        if once:
+            self._write_stats(watchers, no_trunc)
+            return 0
+        if self.stdout_tty:
+            self.stdout.write(b"\x1b[2J")  # a clean screen to draw on
+        while True:
+            self._write_stats(watchers, no_trunc, redraw=self.stdout_tty)
+            if all(watcher.done for watcher in watchers):
+                return 0
+            time.sleep(0.5)
+
+    def _write_stats(self, watchers, no_trunc, redraw=False):
+        rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT",
+                 "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
+        rows += [stats_row(watcher.sample or {}, watcher.container,
+                           no_trunc) for watcher in watchers]
+        table = format_table(rows)
+        if redraw:
+            # Home, then each line cleared to its end, then the rest of
+            # the screen: a table that shrank leaves nothing behind.
+            table = "\x1b[H" + table.replace("\n", "\x1b[K\n") + "\x1b[J"
+        self.stdout.write(table.encode("utf-8", "replace"))
+        self.stdout.flush()
+
+    def cmd_update(self, *args):
+        """Change the resources or restart policy of containers."""
+        flags = self.flags("update", "[OPTIONS] CONTAINER [CONTAINER...]",
+                           "Update configuration of one or more containers")
+        ints = {
+            "BlkioWeight": flags.int(["-blkio-weight"], 0, "Block IO "
+                                     "(relative weight), between 10 and "
+                                     "1000, or 0 to disable"),
+            "CpuPeriod": flags.int(["-cpu-period"], 0, "Limit CPU CFS "
+                                   "(Completely Fair Scheduler) period"),
+            "CpuQuota": flags.int(["-cpu-quota"], 0, "Limit CPU CFS "
+                                  "(Completely Fair Scheduler) quota"),
+            "CpuRealtimePeriod": flags.int(
+                ["-cpu-rt-period"], 0,
+                "Limit the CPU real-time period in microseconds"),
+            "CpuRealtimeRuntime": flags.int(
+                ["-cpu-rt-runtime"], 0,
+                "Limit the CPU real-time runtime in microseconds"),
+            "CpuShares": flags.int(["c", "-cpu-shares"], 0,
+                                   "CPU shares (relative weight)"),
+            "PidsLimit": flags.int(["-pids-limit"], 0, "Tune container "
+                                   "pids limit (set -1 for unlimited)"),
+        }
+        strings = {
+            "CpusetCpus": flags.string(["-cpuset-cpus"], "", "CPUs in "
+                                       "which to allow execution (0-3, 0,1)"),
+            "CpusetMems": flags.string(["-cpuset-mems"], "", "MEMs in "
+                                       "which to allow execution (0-3, 0,1)"),
+        }
+        sizes = {
+            "Memory": flags.string(["m", "-memory"], "", "Memory limit"),
+            "MemoryReservation": flags.string(["-memory-reservation"], "",
+                                              "Memory soft limit"),
+            "MemorySwap": flags.string(["-memory-swap"], "", "Swap limit "
+                                       "equal to memory plus swap: -1 to "
+                                       "enable unlimited swap"),
+        }
+        cpus = flags.string(["-cpus"], "", "Number of CPUs")
+        restart = flags.string(["-restart"], "", "Restart policy to apply "
+                               "when a container exits")
+        names = self.parse(flags, args, minimum=1)
+        resources = {key: flag.value for table in (ints, strings)
+                     for key, flag in table.items() if flag.changed}
+        try:
+            for key, flag in sizes.items():
+                if flag.changed:
+                    resources[key] = _size_flag(flag)
+            if cpus.changed:
+                resources["NanoCpus"] = _cpus_flag(cpus)
+        except FlagError as error:
+            error.command = flags.name
+            raise
+        if restart.changed:
+            resources["RestartPolicy"] = parse_restart_policy(restart.value)
+        if not resources:
+            raise DockerError("you must provide one or more flags when "
+                              "using this command")
+
+        def update(name):
+            answer = self.client.update_container(name, resources)
+            for warning in answer.get("Warnings") or []:
+                self.warn(warning)
+        return self._each(names, update)
+
+    def cmd_container_prune(self, *args):
+        """Remove stopped containers, after asking unless ``-f``."""
+        flags = self.flags("container prune", "[OPTIONS]",
+                           "Remove all stopped containers")
+        filters = flags.list(["-filter"], "Provide filter values (e.g. "
+                             "\"until=<timestamp>\")")
+        force = flags.bool(["f", "-force"], False,
+                           "Do not prompt for confirmation")
+        self.parse(flags, args, exactly=0)
+        try:
+            wanted = parse_filters(filters.value)
+        except FlagError as error:
+            error.command = flags.name
+            raise
+        if not force.value and not self.confirm(
+                "WARNING! This will remove all stopped containers."):
+            return 0
+        answer = self.client.prune_containers(wanted)
+        deleted = answer.get("ContainersDeleted") or []
+        if deleted:
+            self.out("Deleted Containers:")
+            for ident in deleted:
+                self.out(ident)
+            self.out()
+        space = human_size(answer.get("SpaceReclaimed") or 0)
+        self.out(f"Total reclaimed space: {space}")
+        return 0
+
     # Registries ------------------------------------------------------------
 
     def cmd_pull(self, *args):
@@ -5157,7 +5851,11 @@ class DockerCli:
         return 0
 
     def confirm(self, warning):
-        """Show a warning and ask ``[y/N]``; True for a yes."""
+        """Show a warning and ask ``[y/N]``; True for a yes.
+
+        As docker does, the answer is read from stdin whether or not it is
+        a terminal; no answer at all is a no.
+        """
         question = "Are you sure you want to continue? [y/N] "
         self.stdout.write(f"{warning}\n{question}".encode())
         self.stdout.flush()
@@ -6026,6 +6724,524 @@ def format_ports(ports):
         elif private not in cells:
             cells.append(private)
     return ", ".join(cells)
+
+
+def _size_flag(flag):
+    """Return a size flag's bytes; ``-1`` (unlimited) passes through.
+
+    Raises:
+        FlagError: not a size, worded as the flag parser words it.
+    """
+    if flag.value.strip() == "-1":
+        return -1
+    try:
+        return parse_bytes(flag.value)
+    except ValueError as error:
+        raise FlagError(f'invalid argument "{flag.value}" for '
+                        f'"{flag.display()}" flag: {error}') from None
+
+
+def _cpus_flag(flag):
+    """Return ``--cpus`` (``1.5``) in the engine's nano-CPUs.
+
+    Raises:
+        FlagError: not a number, or finer than a nano-CPU.
+    """
+    import fractions
+    try:
+        nanos = fractions.Fraction(flag.value.strip()) * 10 ** 9
+    except (ValueError, ZeroDivisionError):
+        raise FlagError(f'invalid argument "{flag.value}" for '
+                        f'"{flag.display()}" flag: failed to parse '
+                        f"{flag.value} as a rational number") from None
+    if nanos.denominator != 1:
+        raise FlagError(f'invalid argument "{flag.value}" for '
+                        f'"{flag.display()}" flag: value is too precise')
+    return int(nanos)
+
+
+def parse_restart_policy(text):
+    """Return the engine's RestartPolicy for ``on-failure:3`` and the like.
+
+    The engine itself checks the policy's name.
+
+    Raises:
+        DockerError: a malformed retry count, as docker words it.
+    """
+    name, colon, count = text.partition(":")
+    if colon and not name:
+        raise DockerError("invalid restart policy format: no policy "
+                          "provided before colon")
+    policy = {"Name": name}
+    if count:
+        try:
+            policy["MaximumRetryCount"] = int(count)
+        except ValueError:
+            raise DockerError("invalid restart policy format: maximum "
+                              "retry count must be an integer") from None
+    return policy
+
+
+def write_file_atomically(path, chunks):
+    """Write ``chunks`` to a temporary file beside ``path``, then rename.
+
+    A failed or interrupted download never leaves half a file at ``path``.
+
+    Raises:
+        DockerError: the folder does not exist.
+        OSError: the file cannot be written.
+    """
+    import tempfile
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise DockerError("failed to export container: invalid output "
+                          f'path: directory "{folder}" does not exist')
+    descriptor, temporary = tempfile.mkstemp(dir=folder,
+                                             prefix=".pydocker_temp_")
+    try:
+        with os.fdopen(descriptor, "wb") as output:
+            for chunk in chunks:
+                output.write(chunk)
+        os.replace(temporary, path)
+    except BaseException:
+        _remove_quietly(temporary)
+        raise
+
+
+# Copying files: ``cp`` follows docker's rules for what lands where.  A
+# copy into an existing folder keeps the source's name; otherwise the
+# archive's top entry is renamed to the destination's name, and a source
+# path ending in "/." copies a folder's contents rather than the folder.
+
+def split_cp_argument(text):
+    """Split ``CONTAINER:PATH``; a local path gives ``("", path)``."""
+    if text.startswith("/"):
+        return "", text
+    container, colon, path = text.partition(":")
+    if not colon or container.startswith("."):
+        return "", text  # no colon, or an explicit ./relative:path
+    return container, path
+
+
+def split_path_entry(path):
+    """Return ``(folder, name)``; ``dir/.`` keeps ``.`` as its name."""
+    import posixpath
+    cleaned = posixpath.normpath(path) if path else "."
+    if path == "." or path.endswith("/."):
+        cleaned = cleaned.rstrip("/") + "/."
+    folder, name = posixpath.split(cleaned)
+    if not name:
+        return "/", "/"
+    return folder or ".", name
+
+
+def asserts_directory(path):
+    """Tell whether a path says it must be a folder (``x/``, ``x/.``)."""
+    return path.endswith("/") or path.endswith("/.") or path == "."
+
+
+def check_local_parent(path):
+    """Refuse a local destination whose folder does not exist.
+
+    Raises:
+        DockerError: docker's ``invalid output path`` message.
+    """
+    folder = os.path.dirname(os.path.normpath(path))
+    if folder and not os.path.isdir(folder):
+        raise DockerError(f'invalid output path: directory "{folder}" '
+                          "does not exist")
+
+
+def rebase_name(name, old, new):
+    """Rename an archive entry whose first part is ``old`` to ``new``."""
+    name = name.rstrip("/") or name
+    if old is None or old == new:
+        return name
+    if name == old:
+        return new
+    if name.startswith(old + "/"):
+        return new + name[len(old):]
+    return name
+
+
+class _CountingReader:
+    """A file-like reader over a response that counts what it reads."""
+
+    def __init__(self, response):
+        self.response = response
+        self.count = 0
+
+    def read(self, size=-1):
+        try:
+            data = self.response.read(size)
+        except (OSError, http.client.HTTPException) as error:
+            raise _read_failure(error) from None
+        self.count += len(data)
+        return data
+
+
+class _CountingChunks:
+    """An iterable of chunks that counts the bytes it hands out."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self.count = 0
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.count += len(chunk)
+            yield chunk
+
+
+def _chunks(stream):
+    """Yield a binary stream's bytes in bounded chunks."""
+    while True:
+        chunk = stream.read(STREAM_CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+def extract_copy(reader, source_path, rebase, source_is_dir, target):
+    """Extract a container's archive of ``source_path`` to ``target``.
+
+    Args:
+        reader: a file-like source of the tar, read once in order.
+        source_path: the path in the container the tar holds.
+        rebase: the name to give it instead (``cp -L``), or None.
+        source_is_dir: whether that path is a folder.
+        target: the local destination, as the user wrote it.
+
+    Raises:
+        DockerError: a destination that cannot take the source, or an
+            entry that would land outside it.
+        StreamError: a broken archive.
+    """
+    base = split_path_entry(source_path)[1]
+    exists, is_dir = os.path.exists(target), os.path.isdir(target)
+    if exists and is_dir:
+        folder, new = target, rebase or base
+    elif exists and source_is_dir:
+        raise DockerError("cannot copy directory")
+    elif not exists and not source_is_dir and asserts_directory(target):
+        raise DockerError("no such directory")
+    else:
+        folder, new = split_path_entry(target)
+    import tarfile
+    try:
+        with tarfile.open(fileobj=reader, mode="r|") as archive:
+            _SafeExtractor(archive, folder).extract_all(base, new)
+    except tarfile.TarError as error:
+        raise StreamError(f"malformed tar from the engine: {error}") \
+            from None
+
+
+class _SafeExtractor:
+    """Write a tar's entries under one folder, never outside it.
+
+    Entry names and hard links must stay inside; a symbolic link may
+    point anywhere (docker keeps absolute ones) but a relative one may not
+    climb out, and nothing is ever written through a link.  Owners are
+    not restored, as docker's copy does not restore them either.
+    """
+
+    def __init__(self, archive, folder):
+        self.archive = archive
+        self.root = os.path.realpath(folder)
+        self.folders = []
+
+    def extract_all(self, old, new):
+        """Extract every entry, renaming a first part ``old`` to ``new``."""
+        for member in self.archive:
+            name = rebase_name(member.name, old, new)
+            _check_inside(member.name, name)
+            if member.islnk():
+                member.linkname = rebase_name(member.linkname, old, new)
+                _check_inside(member.name, member.linkname,
+                              member.linkname)
+            elif member.issym() and not member.linkname.startswith("/"):
+                import posixpath
+                _check_inside(member.name, posixpath.join(
+                    posixpath.dirname(name), member.linkname),
+                    member.linkname)
+            self._extract(member, name)
+        # Folders get their modes and times last: writing into a folder
+        # changes its time, and a read-only one would refuse its entries.
+        for path, member in reversed(self.folders):
+            os.chmod(path, member.mode & 0o7777)
+            os.utime(path, (member.mtime, member.mtime))
+
+    def _place(self, name, shown):
+        """Return the local path for ``name``, its folder made safely."""
+        path = os.path.join(self.root, os.path.normpath(name))
+        parent = os.path.realpath(os.path.dirname(path))
+        if parent != self.root and not parent.startswith(self.root + "/"):
+            raise DockerError(f'refusing to extract "{shown}": a link '
+                              "would lead it outside the destination")
+        os.makedirs(parent, exist_ok=True)
+        return path
+
+    def _extract(self, member, name):
+        path = self._place(name, member.name)
+        if member.isdir():
+            if os.path.lexists(path) and not os.path.isdir(path) \
+                    or os.path.islink(path):
+                raise DockerError("cannot overwrite non-directory "
+                                  f'"{path}" with directory "{name}"')
+            os.makedirs(path, exist_ok=True)
+            self.folders.append((path, member))
+            return
+        if os.path.lexists(path):
+            if os.path.isdir(path) and not os.path.islink(path):
+                raise DockerError(f'cannot overwrite directory "{path}" '
+                                  f'with non-directory "{name}"')
+            os.unlink(path)
+        if member.issym():
+            os.symlink(member.linkname, path)
+            return
+        if member.islnk():
+            os.link(self._place(member.linkname, member.name), path)
+            return
+        if member.isfifo():
+            os.mkfifo(path, member.mode & 0o777)
+        elif member.isfile():
+            self._write_file(member, path)
+        else:
+            log.debug("cp: skipping %s (devices are not copied)", name)
+            return
+        os.chmod(path, member.mode & 0o7777)
+        os.utime(path, (member.mtime, member.mtime))
+
+    def _write_file(self, member, path):
+        source = self.archive.extractfile(member)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        with os.fdopen(os.open(path, flags, 0o600), "wb") as output:
+            while True:
+                chunk = source.read(STREAM_CHUNK)
+                if not chunk:
+                    break
+                output.write(chunk)
+
+
+def _check_inside(shown, name, link=None):
+    """Refuse an archive entry (or its link) that climbs out of its folder.
+
+    Raises:
+        DockerError: naming the entry, and the link when that is the cause.
+    """
+    import posixpath
+    cleaned = posixpath.normpath(name)
+    if not (name.startswith("/") or cleaned == ".."
+            or cleaned.startswith("../")):
+        return
+    what = f' (a link to "{link}")' if link is not None else ""
+    raise DockerError(f'refusing to extract "{shown}"{what}: it would '
+                      "land outside the destination")
+
+
+def prepare_copy_to(source, target, exists, is_dir, follow):
+    """Decide where a local source goes in a container; tar it lazily.
+
+    Args:
+        source: the local path as the user wrote it.
+        target: the container path as the user wrote it.
+        exists, is_dir: what the engine said of ``target``.
+        follow: follow ``source`` if it is a symbolic link (``cp -L``).
+
+    Returns:
+        ``(folder, chunks)``: the container folder to extract into, and a
+        generator of the tar's bytes.
+
+    Raises:
+        DockerError: a missing source or an impossible destination.
+    """
+    import stat as stat_module
+    path, name = source, None
+    if follow:
+        path = os.path.realpath(source)
+        if asserts_directory(source):
+            path += "/."
+        if split_path_entry(source)[1] != split_path_entry(path)[1]:
+            name = split_path_entry(source)[1]
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError as error:
+        reason = _reason(error)
+        raise DockerError(f"lstat {os.path.abspath(path)}: "
+                          f"{reason[:1].lower()}{reason[1:]}") from None
+    source_is_dir = stat_module.S_ISDIR(mode)
+    if asserts_directory(source) and not source_is_dir:
+        raise DockerError("not a directory")
+    folder, base = split_path_entry(path)
+    if exists and is_dir:
+        destination, top = target, name or base
+    elif exists and source_is_dir:
+        raise DockerError("cannot copy directory")
+    elif not exists and not source_is_dir and asserts_directory(target):
+        raise DockerError("no such directory")
+    else:
+        destination, top = split_path_entry(target)
+    return destination, tar_chunks(os.path.join(folder, base), top)
+
+
+def tar_chunks(path, name):
+    """Yield a tar of ``path`` (named ``name`` inside) in bounded chunks.
+
+    Headers come from ``tarfile``; file contents are read and sent a chunk
+    at a time, so a large file is never held in memory.
+
+    Raises:
+        DockerError: a file that cannot be read.
+    """
+    import tarfile
+    yield from _tar_entry(path, name)
+    yield b"\0" * (2 * tarfile.BLOCKSIZE)
+
+
+def _tar_entry(path, name):
+    import stat as stat_module
+    import tarfile
+    try:
+        info = os.lstat(path)
+        mode = info.st_mode
+        member = tarfile.TarInfo(name)
+        member.mode = stat_module.S_IMODE(mode)
+        member.uid, member.gid = info.st_uid, info.st_gid
+        member.mtime = int(info.st_mtime)
+        if stat_module.S_ISDIR(mode):
+            member.type = tarfile.DIRTYPE
+        elif stat_module.S_ISLNK(mode):
+            member.type, member.linkname = tarfile.SYMTYPE, os.readlink(path)
+        elif stat_module.S_ISREG(mode):
+            member.size = info.st_size
+        elif stat_module.S_ISFIFO(mode):
+            member.type = tarfile.FIFOTYPE
+        else:
+            log.debug("cp: skipping %s (not a file, folder or link)", path)
+            return
+        yield member.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        if member.isfile():
+            yield from _file_blocks(path, member.size)
+        elif member.isdir():
+            for entry in sorted(os.listdir(path)):
+                yield from _tar_entry(os.path.join(path, entry),
+                                      f"{name}/{entry}")
+    except OSError as error:
+        raise DockerError(f"cannot copy {path}: {_reason(error)}") from None
+
+
+def _file_blocks(path, size):
+    """Yield exactly ``size`` bytes of a file, padded to a tar block."""
+    remaining = size
+    with open(path, "rb") as source:
+        while remaining:
+            chunk = source.read(min(STREAM_CHUNK, remaining))
+            if not chunk:
+                chunk = b"\0" * min(STREAM_CHUNK, remaining)  # it shrank
+            remaining -= len(chunk)
+            yield chunk
+    yield b"\0" * (-size % 512)
+
+
+class _StatsWatcher:
+    """Follow one container's stats stream in a thread of its own."""
+
+    def __init__(self, client, container, stream):
+        import threading
+        self.client = client
+        self.container = container
+        self.stream = stream
+        self.sample = None
+        self.error = None
+        self.done = False
+        self.first = threading.Event()
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+
+    def start(self):
+        self.thread.start()
+
+    def _follow(self):
+        try:
+            for sample in self.client.stats(self.container, self.stream):
+                self.sample = sample
+                self.first.set()
+        except DockerError as error:
+            if not self.first.is_set():
+                self.error = error
+        except (OSError, ValueError, http.client.HTTPException):
+            pass  # stop() cut the connection under the reader
+        finally:
+            self.done = True
+            self.first.set()
+
+    def stop(self):
+        """End the stream, waking the thread if it is blocked reading."""
+        self.client.abort()
+
+
+def stats_row(sample, container, no_trunc=False):
+    """Return the cells of one ``stats`` row, computed as docker does.
+
+    CPU % is the container's share of the CPU time that passed between
+    the sample and the one before it (``precpu_stats``), times the
+    number of CPUs; memory leaves out the inactive page cache.
+    """
+    ident = sample.get("id") or container
+    name = (sample.get("name") or "").lstrip("/") or "--"
+    cpu, previous = sample.get("cpu_stats") or {}, \
+        sample.get("precpu_stats") or {}
+    cpu_delta = ((cpu.get("cpu_usage") or {}).get("total_usage", 0)
+                 - (previous.get("cpu_usage") or {}).get("total_usage", 0))
+    system_delta = (cpu.get("system_cpu_usage") or 0) \
+        - (previous.get("system_cpu_usage") or 0)
+    cpus = cpu.get("online_cpus") or len(
+        (cpu.get("cpu_usage") or {}).get("percpu_usage") or [])
+    cpu_percent = 0.0
+    if system_delta > 0 and cpu_delta > 0:
+        cpu_percent = cpu_delta / system_delta * cpus * 100
+    memory = sample.get("memory_stats") or {}
+    used = memory.get("usage") or 0
+    details = memory.get("stats") or {}
+    inactive = details.get("total_inactive_file",
+                           details.get("inactive_file", 0))
+    if inactive < used:
+        used -= inactive  # page cache the kernel can take back
+    limit = memory.get("limit") or 0
+    received = sent = 0
+    for network in (sample.get("networks") or {}).values():
+        received += network.get("rx_bytes", 0)
+        sent += network.get("tx_bytes", 0)
+    read = written = 0
+    io_stats = (sample.get("blkio_stats") or {}).get(
+        "io_service_bytes_recursive") or []
+    for entry in io_stats:
+        operation = (entry.get("op") or "").lower()
+        if operation == "read":
+            read += entry.get("value", 0)
+        elif operation == "write":
+            written += entry.get("value", 0)
+    return [
+        ident if no_trunc else ident[:12], name, f"{cpu_percent:.2f}%",
+        f"{binary_size(used)} / {binary_size(limit)}",
+        f"{used / limit * 100 if limit else 0:.2f}%",
+        f"{human_size(received, 3)} / {human_size(sent, 3)}",
+        f"{human_size(read, 3)} / {human_size(written, 3)}",
+        str((sample.get("pids_stats") or {}).get("current", 0)),
+    ]
+
+
+def _join_host_port(binding):
+    """Return ``127.0.0.1:8080`` (``[::1]:8080``) for a port binding."""
+    address = binding.get("HostIp") or ""
+    if ":" in address:
+        address = f"[{address}]"
+    return f"{address}:{binding.get('HostPort', '')}"
+
+
+def natural_key(text):
+    """Return a sort key that orders the numbers inside ``text`` by value."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", text)]
 
 
 # =========================================================================

@@ -4603,3 +4603,794 @@ class TestCmdImagePruneAndDf:
         assert lines[-1].startswith("Total reclaimed space: ")
         assert not image_exists(engine, dangling)
         assert image_exists(engine, busybox_image)
+
+
+# =========================================================================
+# Container commands without attached streams
+# =========================================================================
+
+def container_state(engine, name):
+    """Return a container's State as the reference CLI reports it."""
+    return json.loads(engine.docker("inspect", "--format",
+                                    "{{json .State}}", name).stdout)
+
+
+@pytest.fixture()
+def sleepers(engine, busybox_image, request):
+    """Start ``sleep`` containers on demand; remove them afterwards.
+
+    ``sleepers("a", "b")`` returns the full names (the test's name is
+    added, so that tests never share a container).
+    """
+    made = []
+
+    def start(*suffixes, args=()):
+        names = []
+        for suffix in suffixes:
+            name = f"pytest-{request.node.name[:30]}-{suffix}"
+            name = re.sub(r"[^a-zA-Z0-9_.-]", "-", name)
+            made.append(name)
+            engine.docker("run", "-d", "--name", name, "--network", "none",
+                          *args, busybox_image, "sleep", "300")
+            names.append(name)
+        return names
+
+    yield start
+    if made:
+        engine.docker("rm", "-f", *made, check=False)
+
+
+NO_SUCH = "Error response from daemon: No such container: pytest-nosuch\n"
+
+
+class TestCmdStop:
+    """``stop``, ``restart``, ``kill``, ``pause`` and ``unpause``."""
+
+    def test_stop_goes_on_after_a_missing_name(self, engine, env, sleepers):
+        first, second = sleepers("a", "b")
+        done = run_pydocker(env, "stop", "-t", "1", first, "pytest-nosuch",
+                            second)
+        assert done.returncode == 1
+        assert text(done.stdout) == f"{first}\n{second}\n"
+        assert text(done.stderr) == NO_SUCH
+        assert not container_state(engine, first)["Running"]
+        assert not container_state(engine, second)["Running"]
+
+    def test_kill_with_signal_then_restart(self, engine, env, sleepers):
+        (name,) = sleepers("k")
+        done = run_pydocker(env, "kill", "-s", "KILL", name)
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout) == name + "\n"
+        state = container_state(engine, name)
+        assert not state["Running"] and state["ExitCode"] == 137
+        done = run_pydocker(env, "container", "restart", "-t", "1", name)
+        assert done.returncode == 0, text(done.stderr)
+        assert container_state(engine, name)["Running"]
+
+    def test_kill_bad_signal_is_the_engines_error(self, engine, env,
+                                                   sleepers):
+        (name,) = sleepers("s")
+        done = run_pydocker(env, "kill", "-s", "BOGUS", name)
+        assert done.returncode == 1
+        assert text(done.stderr) == ("Error response from daemon: Invalid "
+                                     "signal: BOGUS\n")
+        assert container_state(engine, name)["Running"]
+
+    def test_pause_twice_then_unpause(self, engine, env, sleepers):
+        (name,) = sleepers("p")
+        done = run_pydocker(env, "pause", name)
+        assert (done.returncode, text(done.stdout)) == (0, name + "\n")
+        assert container_state(engine, name)["Paused"]
+        again = run_pydocker(env, "pause", name)
+        assert again.returncode == 1
+        assert "is already paused" in text(again.stderr)
+        assert text(again.stderr).startswith("Error response from daemon:")
+        done = run_pydocker(env, "container", "unpause", name)
+        assert (done.returncode, text(done.stdout)) == (0, name + "\n")
+        assert not container_state(engine, name)["Paused"]
+
+    def test_stop_signal_needs_a_newer_api(self, engine, env, sleepers):
+        (name,) = sleepers("n")
+        done = run_pydocker(env, "stop", "-s", "SIGTERM", name)
+        assert done.returncode == 1
+        assert text(done.stderr) == ("--signal requires API version 1.42, "
+                                     "but the engine speaks 1.41\n")
+        assert container_state(engine, name)["Running"]
+
+    def test_stop_deprecated_time_flag_still_works(self, engine, env,
+                                                   sleepers):
+        (name,) = sleepers("t")
+        done = run_pydocker(env, "container", "stop", "--time", "1", name)
+        assert done.returncode == 0, text(done.stderr)
+        assert "'--time' is deprecated" in text(done.stderr)
+        assert not container_state(engine, name)["Running"]
+
+    @pytest.mark.parametrize("command", ["stop", "restart", "kill", "pause",
+                                         "unpause"])
+    def test_needs_a_container(self, env, command):
+        done = run_pydocker(env, command)
+        assert done.returncode == 1
+        assert text(done.stderr) == (
+            f'"pydocker {command}" requires at least 1 argument.\n'
+            f"See 'pydocker {command} --help'.\n")
+
+    @pytest.mark.parametrize("command", ["stop", "restart", "kill", "pause",
+                                         "unpause", "top", "diff", "port",
+                                         "export"])
+    def test_missing_container(self, env, command):
+        done = run_pydocker(env, command, "pytest-nosuch")
+        assert done.returncode == 1
+        assert text(done.stderr) == (
+            "Error response from daemon: Cannot kill container: "
+            "pytest-nosuch: No such container: pytest-nosuch\n"
+            if command == "kill" else NO_SUCH)
+
+
+class TestCmdTopPortDiffRename:
+    """``top``, ``port``, ``diff`` and ``rename`` on real containers."""
+
+    def test_top_with_ps_options_matches_docker(self, engine, env,
+                                                sleepers):
+        (name,) = sleepers("top")
+        out = assert_same_output(engine, env, ["top", name, "-o",
+                                               "pid,comm"])
+        assert re.search(r"^\d+ +sleep$", out, re.M)
+
+    def test_top_default_columns(self, engine, env, sleepers):
+        (name,) = sleepers("top")
+        done = run_pydocker(env, "container", "top", name)
+        assert done.returncode == 0, text(done.stderr)
+        lines = text(done.stdout).splitlines()
+        theirs = text(engine.docker("top", name).stdout).splitlines()
+        assert lines[0] == theirs[0]
+        assert lines[0].startswith("UID" + " " * 17 + "PID")
+        assert lines[1].endswith("sleep 300")
+
+    def test_top_of_stopped_container(self, engine, env, sleepers):
+        (name,) = sleepers("top")
+        engine.docker("kill", name)
+        done = run_pydocker(env, "top", name)
+        assert done.returncode == 1
+        assert text(done.stderr).endswith(" is not running\n")
+
+    @pytest.fixture(scope="class")
+    def published(self, engine, busybox_image):
+        ports = [_free_port(), _free_port()]
+        engine.docker("network", "create", "pytest-ports")
+        engine.docker("create", "--name", "pytest-ports", "--network",
+                      "pytest-ports", "-p", f"127.0.0.1:{ports[0]}:80",
+                      "-p", f"127.0.0.1:{ports[1]}:81/udp", "--expose",
+                      "90", busybox_image, "sleep", "300")
+        engine.docker("start", "pytest-ports")
+        yield ports
+        engine.docker("rm", "-f", "pytest-ports", check=False)
+        engine.docker("network", "rm", "pytest-ports", check=False)
+
+    @pytest.mark.parametrize("wanted", [[], ["80"], ["80/tcp"],
+                                        ["81/udp"]],
+                             ids=["all", "port", "port-tcp", "port-udp"])
+    def test_port_matches_docker(self, engine, env, published, wanted):
+        out = assert_same_output(engine, env, ["port", "pytest-ports",
+                                               *wanted])
+        if not wanted:
+            assert f"80/tcp -> 127.0.0.1:{published[0]}\n" in out
+            assert f"81/udp -> 127.0.0.1:{published[1]}\n" in out
+
+    @pytest.mark.parametrize("wanted, message", [
+        ("81", "Error: No public port '81' published for pytest-ports"),
+        ("90", "Error: No public port '90' published for pytest-ports"),
+        ("abc", "Error: invalid port (abc): not a port number"),
+    ], ids=["wrong-protocol", "exposed-only", "not-a-number"])
+    def test_port_not_published(self, env, published, wanted, message):
+        done = run_pydocker(env, "port", "pytest-ports", wanted)
+        assert done.returncode == 1
+        assert text(done.stderr) == message + "\n"
+
+    def test_diff_lists_changes_as_docker(self, engine, env, busybox_image):
+        engine.docker("run", "--name", "pytest-diff", "--network", "none",
+                      busybox_image, "sh", "-c", "mkdir /x && echo hi > "
+                      "/x/f && rm /etc/group")
+        try:
+            done = run_pydocker(env, "diff", "pytest-diff")
+            assert done.returncode == 0, text(done.stderr)
+            lines = sorted(text(done.stdout).splitlines())
+            theirs = text(engine.docker("diff", "pytest-diff").stdout)
+            assert lines == sorted(theirs.splitlines())
+            assert {"A /x", "A /x/f", "C /etc", "D /etc/group"} <= set(lines)
+        finally:
+            engine.docker("rm", "-f", "pytest-diff", check=False)
+
+    def test_rename(self, engine, env, sleepers):
+        old, other = sleepers("old", "other")
+        new = old.replace("-old", "-new")
+        try:
+            done = run_pydocker(env, "rename", old, new)
+            assert (done.returncode, done.stdout) == (0, b"")
+            name = engine.docker("inspect", "--format", "{{.Name}}",
+                                 new).stdout
+            assert text(name) == f"/{new}\n"
+            clash = run_pydocker(env, "container", "rename", new, other)
+            assert clash.returncode == 1
+            lines = text(clash.stderr).splitlines()
+            assert lines[0].startswith("Error response from daemon: ")
+            assert "is already in use" in lines[0]
+            assert lines[1] == f"Error: failed to rename container named {new}"
+        finally:
+            engine.docker("rm", "-f", new, check=False)
+
+    def test_rename_to_blank(self, env):
+        done = run_pydocker(env, "rename", "pytest-nosuch", " ")
+        assert done.returncode == 1
+        assert text(done.stderr) == ("Error: Neither old nor new names may "
+                                     "be empty\n")
+
+
+def fresh_box(engine, image, name="pytest-cp-in", args=()):
+    """Create (not start) a container that has an empty folder /up."""
+    engine.docker("rm", "-f", name, check=False)
+    engine.docker("create", "--name", name, "--network", "none", *args,
+                  image, "true")
+
+    def add_up(archive):
+        folder = tarfile.TarInfo("up")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o755
+        archive.addfile(folder)
+
+    engine.docker("cp", "-", f"{name}:/", input=_tar_bytes(add_up))
+    return name
+
+
+def file_in(engine, container, path):
+    """Return a file's bytes from a container (reference CLI), or None."""
+    copied = engine.docker("cp", f"{container}:{path}", "-", check=False)
+    if copied.returncode != 0:
+        return None
+    with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as archive:
+        member = archive.next()
+        return archive.extractfile(member).read() if member.isfile() \
+            else None
+
+
+def tar_names(data):
+    """Return the entry names of an uncompressed tar, in order."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r") as archive:
+        return [member.name for member in archive]
+
+
+class TestCmdCp:
+    """``cp`` both ways, following docker's rules for where files land."""
+
+    @pytest.fixture(scope="class")
+    def box(self, engine, busybox_image):
+        engine.docker("run", "--name", "pytest-cp", "--network", "none",
+                      busybox_image, "sh", "-c",
+                      "mkdir -p /x/y && echo hi > /x/y/f && "
+                      "ln -s /etc /x/abs && ln -s y/f /x/rel && "
+                      "ln -s /x/y/f /flink && mkdir /up")
+        yield "pytest-cp"
+        engine.docker("rm", "-f", "pytest-cp", check=False)
+
+    @pytest.mark.parametrize("source, target, expected", [
+        ("/x/y/f", "new", {"new": "hi\n"}),
+        ("/x/y/f", "have/", {"have/f": "hi\n"}),
+        ("/x", "new", {"new/y/f": "hi\n", "new/abs": "->/etc",
+                       "new/rel": "->y/f"}),
+        ("/x", "have", {"have/x/y/f": "hi\n"}),
+        ("/x/.", "have", {"have/y/f": "hi\n", "have/abs": "->/etc"}),
+        ("/x/.", "new", {"new/y/f": "hi\n"}),
+        ("/flink", "new", {"new": "->/x/y/f"}),
+    ], ids=["file-new-name", "file-into-folder", "folder-new-name",
+            "folder-into-folder", "contents-into-folder",
+            "contents-new-folder", "link-as-link"])
+    def test_copy_out(self, env, box, tmp_path, source, target, expected):
+        (tmp_path / "have").mkdir()
+        done = run_pydocker(env, "cp", f"{box}:{source}",
+                            f"{tmp_path}/{target}")
+        assert done.returncode == 0, text(done.stderr)
+        assert done.stdout == b"" and done.stderr == b""
+        for name, content in expected.items():
+            path = tmp_path / name
+            if content.startswith("->"):
+                assert os.readlink(path) == content[2:]
+            else:
+                assert path.read_text() == content
+
+    def test_copy_out_follow_link(self, env, box, tmp_path):
+        done = run_pydocker(env, "cp", "-L", f"{box}:/flink", str(tmp_path))
+        assert done.returncode == 0, text(done.stderr)
+        path = tmp_path / "flink"
+        assert not path.is_symlink() and path.read_text() == "hi\n"
+
+    def test_copy_out_to_stdout_is_a_tar(self, env, box):
+        done = run_pydocker(env, "container", "cp", f"{box}:/x", "-")
+        assert done.returncode == 0, text(done.stderr)
+        assert tar_names(done.stdout) == ["x", "x/abs", "x/rel", "x/y",
+                                          "x/y/f"]
+
+    @pytest.mark.parametrize("source, target, message", [
+        ("/nosuch", "new", "Error response from daemon: Could not find the "
+         "file /nosuch in container pytest-cp"),
+        ("/x", "file", "cannot copy directory"),
+        ("/x/y/f", "new/", "no such directory"),
+        ("/x/y/f", "missing/new", 'invalid output path: directory '
+         '"{tmp}/missing" does not exist'),
+    ], ids=["missing-source", "folder-onto-file", "file-to-missing-folder",
+            "missing-parent"])
+    def test_copy_out_errors(self, env, box, tmp_path, source, target,
+                             message):
+        (tmp_path / "file").write_text("keep")
+        done = run_pydocker(env, "cp", f"{box}:{source}",
+                            f"{tmp_path}/{target}")
+        assert done.returncode == 1
+        assert text(done.stderr) == message.format(tmp=tmp_path) + "\n"
+        assert (tmp_path / "file").read_text() == "keep"
+        assert sorted(set(os.listdir(tmp_path)) - {"docker-config"}) == [
+            "file"]
+
+    @pytest.mark.parametrize("source, target, expected", [
+        ("h.txt", "/up/", ["/up/h.txt"]),
+        ("h.txt", "/up/renamed", ["/up/renamed"]),
+        ("src", "/up", ["/up/src/sub/s"]),
+        ("src", "/up/fresh", ["/up/fresh/sub/s"]),
+        ("src/.", "/up", ["/up/sub/s"]),
+    ], ids=["file-into-folder", "file-new-name", "folder-into-folder",
+            "folder-new-name", "contents-into-folder"])
+    def test_copy_in(self, engine, env, busybox_image, tmp_path, source,
+                     target, expected):
+        (tmp_path / "h.txt").write_text("hello\n")
+        (tmp_path / "src" / "sub").mkdir(parents=True)
+        (tmp_path / "src" / "sub" / "s").write_text("hello\n")
+        box = fresh_box(engine, busybox_image)
+        try:
+            done = run_pydocker(env, "cp", f"{tmp_path}/{source}",
+                                f"{box}:{target}")
+            assert done.returncode == 0, text(done.stderr)
+            for path in expected:
+                assert file_in(engine, box, path) == b"hello\n"
+        finally:
+            engine.docker("rm", "-f", box, check=False)
+
+    def test_copy_in_from_stdin_tar(self, engine, env, busybox_image):
+        box = fresh_box(engine, busybox_image)
+        try:
+            data = _tar_bytes(lambda archive: _add_file(
+                archive, "piped.txt", b"hello\n"))
+            done = run_pydocker(env, "cp", "-", f"{box}:/up", input=data)
+            assert done.returncode == 0, text(done.stderr)
+            assert file_in(engine, box, "/up/piped.txt") == b"hello\n"
+            done = run_pydocker(env, "cp", "-", f"{box}:/up/piped.txt",
+                                input=data)
+            assert done.returncode == 1
+            assert text(done.stderr) == (f'destination "{box}:/up/piped.txt"'
+                                         " must be a directory\n")
+        finally:
+            engine.docker("rm", "-f", box, check=False)
+
+    # The engine keeps the archive's owners, unless -a asks it to give
+    # the files to the container's user, as docker's -a does.
+    @pytest.mark.parametrize("archive, owner", [(False, "4321:8765"),
+                                                (True, "65534:65534")],
+                             ids=["owner-kept", "archive-container-user"])
+    def test_copy_in_owner(self, engine, env, busybox_image, tmp_path,
+                           archive, owner):
+        source = tmp_path / "owned.txt"
+        source.write_text("hello\n")
+        os.chown(source, 4321, 8765)
+        box = fresh_box(engine, busybox_image, args=["--user", "nobody"])
+        try:
+            done = run_pydocker(env, "cp", *(["-a"] if archive else []),
+                                str(source), f"{box}:/up")
+            assert done.returncode == 0, text(done.stderr)
+            copied = engine.docker("cp", f"{box}:/up/owned.txt", "-")
+            with tarfile.open(fileobj=io.BytesIO(copied.stdout)) as tar:
+                member = tar.next()
+            assert f"{member.uid}:{member.gid}" == owner
+        finally:
+            engine.docker("rm", "-f", box, check=False)
+
+    @pytest.mark.parametrize("source, target, message", [
+        ("nosuch", "/up", "lstat {tmp}/nosuch: no such file or directory"),
+        ("src", "/up/file", "cannot copy directory"),
+        ("h.txt", "/up/new/", "no such directory"),
+        ("h.txt", "/nosuch/x", "Error response from daemon: Could not find "
+         "the file /nosuch in container pytest-cp-in"),
+    ], ids=["missing-source", "folder-onto-file", "file-to-missing-folder",
+            "missing-parent"])
+    def test_copy_in_errors(self, engine, env, busybox_image, tmp_path,
+                            source, target, message):
+        (tmp_path / "h.txt").write_text("hello\n")
+        (tmp_path / "src").mkdir()
+        box = fresh_box(engine, busybox_image)
+        try:
+            engine.docker("cp", str(tmp_path / "h.txt"), f"{box}:/up/file")
+            done = run_pydocker(env, "cp", str(tmp_path / source),
+                                f"{box}:{target}")
+            assert done.returncode == 1
+            assert text(done.stderr) == message.format(tmp=tmp_path) + "\n"
+        finally:
+            engine.docker("rm", "-f", box, check=False)
+
+    @pytest.mark.parametrize("args, message", [
+        (["a", "b"], "must specify at least one container source"),
+        (["a:/x", "b:/y"], "copying between containers is not supported"),
+    ], ids=["no-container", "two-containers"])
+    def test_copy_needs_one_container(self, env, args, message):
+        done = run_pydocker(env, "cp", *args)
+        assert done.returncode == 1
+        assert text(done.stderr) == message + "\n"
+
+    def test_copy_out_refuses_link_climbing_out(self, engine, env,
+                                                busybox_image, tmp_path):
+        engine.docker("create", "--name", "pytest-cp-climb", "--network",
+                      "none", busybox_image, "true")
+        try:
+            def add_climbing_link(archive):
+                link = tarfile.TarInfo("trap/out")
+                link.type, link.linkname = tarfile.SYMTYPE, "../../.."
+                archive.addfile(link)
+            engine.docker("cp", "-", "pytest-cp-climb:/",
+                          input=_tar_bytes(add_climbing_link))
+            done = run_pydocker(env, "cp", "pytest-cp-climb:/trap",
+                                str(tmp_path / "got"))
+            assert done.returncode == 1
+            assert assert_one_clean_line(done.stderr) == (
+                'refusing to extract "trap/out" (a link to "../../..")'
+                ": it would land outside the destination")
+            assert not os.path.lexists(tmp_path / "got" / "out")
+        finally:
+            engine.docker("rm", "-f", "pytest-cp-climb", check=False)
+
+
+def _path_stat_header(name, directory=True):
+    mode = (1 << 31 | 0o755) if directory else 0o644
+    value = json.dumps({"name": name, "size": 0, "mode": mode,
+                        "mtime": "2024-01-01T00:00:00Z", "linkTarget": ""})
+    return base64.b64encode(value.encode()).decode()
+
+
+def _escaping_member(kind):
+    """Return a tar whose second entry tries to leave the destination."""
+    def add(archive):
+        folder = tarfile.TarInfo("d")
+        folder.type = tarfile.DIRTYPE
+        archive.addfile(folder)
+        if kind == "dotdot":
+            _add_file(archive, "d/../../evil", b"x")
+        elif kind == "absolute":
+            _add_file(archive, "/tmp/evil", b"x")
+        elif kind == "hardlink":
+            link = tarfile.TarInfo("d/hard")
+            link.type, link.linkname = tarfile.LNKTYPE, "/etc/passwd"
+            archive.addfile(link)
+        else:  # an absolute link, then a file written through it
+            link = tarfile.TarInfo("d/out")
+            link.type, link.linkname = tarfile.SYMTYPE, "/"
+            archive.addfile(link)
+            _add_file(archive, "d/out/evil", b"x")
+    return _tar_bytes(add)
+
+
+class TestFakeDaemonCp:
+    """``cp`` refuses archive entries that would land outside."""
+
+    @pytest.mark.parametrize("kind, shown", [
+        ("dotdot", "d/../../evil"), ("absolute", "/tmp/evil"),
+        ("hardlink", "d/hard"), ("through-link", "d/out/evil"),
+    ], ids=["dotdot", "absolute", "hardlink", "through-link"])
+    def test_escaping_entry_is_refused(self, fake_daemon, run_cli,
+                                       tmp_path, kind, shown):
+        fake_daemon.on("GET", "/containers/box/archive", http_response(
+            200, _escaping_member(kind), {
+                "Content-Type": "application/x-tar",
+                "X-Docker-Container-Path-Stat": _path_stat_header("d")}))
+        target = tmp_path / "dest" / "inner"
+        target.parent.mkdir()
+        code, out, err = run_cli("cp", "box:/d", str(target))
+        assert code == 1
+        line = assert_one_clean_line(err)
+        assert line.startswith(f'refusing to extract "{shown}"')
+        assert not (tmp_path / "evil").exists()
+        assert not os.path.exists("/tmp/evil")
+        assert not os.path.exists("/evil")
+        assert os.listdir(tmp_path / "dest") in ([], ["inner"])
+
+    def test_broken_tar_is_one_line(self, fake_daemon, run_cli, tmp_path):
+        fake_daemon.on("GET", "/containers/box/archive", http_response(
+            200, b"this is not a tar" * 64, {
+                "X-Docker-Container-Path-Stat": _path_stat_header("d")}))
+        code, out, err = run_cli("cp", "box:/d", str(tmp_path / "got"))
+        assert code == 1
+        assert assert_one_clean_line(err).startswith(
+            "malformed tar from the engine")
+
+
+class TestCmdExport:
+    """``export`` to a file, to stdout, never to a terminal."""
+
+    @pytest.fixture(scope="class")
+    def exported(self, engine, busybox_image):
+        engine.docker("create", "--name", "pytest-export", "--network",
+                      "none", busybox_image, "true")
+        engine.docker("cp", "-", "pytest-export:/", input=_tar_bytes(
+            lambda archive: _add_file(archive, "marker.txt", b"mark\n")))
+        yield "pytest-export"
+        engine.docker("rm", "-f", "pytest-export", check=False)
+
+    def test_export_to_file(self, env, exported, tmp_path):
+        target = tmp_path / "out.tar"
+        done = run_pydocker(env, "export", "-o", str(target), exported)
+        assert (done.returncode, done.stdout) == (0, b""), done.stderr
+        names = tar_names(target.read_bytes())
+        assert "marker.txt" in names and "bin/busybox" in names
+        assert [p.name for p in tmp_path.iterdir()
+                if p.name.startswith(".pydocker_temp_")] == []
+
+    def test_export_to_stdout(self, env, exported):
+        done = run_pydocker(env, "container", "export", exported)
+        assert done.returncode == 0, text(done.stderr)
+        assert "marker.txt" in tar_names(done.stdout)
+
+    def test_export_refuses_a_terminal(self, env, exported):
+        terminal = Terminal(env, "export", exported)
+        assert terminal.finish() == 1
+        assert terminal.output == (b"cowardly refusing to save to a "
+                                   b"terminal. Use the -o flag or "
+                                   b"redirect\r\n")
+
+    def test_export_to_missing_folder(self, env, exported, tmp_path):
+        done = run_pydocker(env, "export", "-o",
+                            str(tmp_path / "no" / "x.tar"), exported)
+        assert done.returncode == 1
+        assert text(done.stderr) == (
+            "failed to export container: invalid output path: directory "
+            f'"{tmp_path}/no" does not exist\n')
+
+    def test_export_and_cp_stream_in_bounded_memory(self, engine, env,
+                                                    busybox_image,
+                                                    tmp_path):
+        engine.docker("run", "--name", "pytest-big", "--network", "none",
+                      busybox_image, "dd", "if=/dev/zero", "of=/big",
+                      "bs=1M", "count=150")
+        try:
+            for args in (["export", "-o", str(tmp_path / "big.tar"),
+                          "pytest-big"],
+                         ["cp", "pytest-big:/big", str(tmp_path / "big")]):
+                peak = _peak_memory_kib(env, args)
+                assert peak < 80 * 1024, (args, peak)
+            assert (tmp_path / "big").stat().st_size == 150 << 20
+            assert (tmp_path / "big.tar").stat().st_size > 150 << 20
+        finally:
+            engine.docker("rm", "-f", "pytest-big", check=False)
+
+
+def _peak_memory_kib(env, args):
+    """Run pydocker and return its peak resident memory in KiB."""
+    measure = ("import resource, subprocess, sys\n"
+               "done = subprocess.run(sys.argv[1:])\n"
+               "assert done.returncode == 0, done.returncode\n"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN)"
+               ".ru_maxrss)\n")
+    done = subprocess.run([PYTHON, "-c", measure, PYTHON, PYDOCKER, *args],
+                          env=env, capture_output=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, text(done.stderr)
+    return int(done.stdout)
+
+
+class TestCmdCommit:
+    """``commit`` makes an image the engine holds."""
+
+    def test_commit_with_message_author_and_changes(self, engine, env,
+                                                    sleepers):
+        (name,) = sleepers("c")
+        engine.docker("exec", name, "touch", "/committed")
+        try:
+            done = run_pydocker(env, "commit", "-m", "a message", "-a",
+                                "Py Test", "-c", "ENV A=b", "-c",
+                                'CMD ["ls", "/committed"]', name,
+                                "pytest/committed:one")
+            assert done.returncode == 0, text(done.stderr)
+            image = json.loads(engine.docker(
+                "image", "inspect", "pytest/committed:one").stdout)[0]
+            assert text(done.stdout) == image["Id"] + "\n"
+            assert image["Id"].startswith("sha256:")
+            assert image["Comment"] == "a message"
+            assert image["Author"] == "Py Test"
+            assert "A=b" in image["Config"]["Env"]
+            assert image["Config"]["Cmd"] == ["ls", "/committed"]
+            ran = engine.docker("run", "--rm", "--network", "none",
+                                "pytest/committed:one")
+            assert ran.stdout == b"/committed\n"
+            assert not container_state(engine, name)["Paused"]
+        finally:
+            remove_image(engine, "pytest/committed:one")
+
+    def test_commit_without_name_or_pause(self, engine, env, sleepers):
+        (name,) = sleepers("c")
+        done = run_pydocker(env, "container", "commit", "--pause=false",
+                            name)
+        assert done.returncode == 0, text(done.stderr)
+        ident = text(done.stdout).strip()
+        try:
+            assert image_exists(engine, ident)
+        finally:
+            remove_image(engine, ident)
+
+    @pytest.mark.parametrize("args, message", [
+        (["pytest-nosuch"], NO_SUCH.strip()),
+        (["{name}", "Bad:x"], "invalid reference format: repository name "
+         "(library/Bad) must be lowercase"),
+        (["-c", "BOGUS x", "{name}"], "Error response from daemon: bogus "
+         "is not a valid change command"),
+    ], ids=["missing", "bad-name", "bad-change"])
+    def test_commit_errors(self, engine, env, sleepers, args, message):
+        (name,) = sleepers("c")
+        done = run_pydocker(env, "commit",
+                            *[arg.format(name=name) for arg in args])
+        assert done.returncode == 1
+        assert text(done.stderr) == message + "\n"
+
+
+class TestCmdUpdate:
+    """``update`` changes what the engine stores in HostConfig."""
+
+    def test_update_stores_limits_and_goes_on(self, engine, env, sleepers):
+        (name,) = sleepers("u")
+        done = run_pydocker(env, "update", "-m", "64m", "--memory-swap",
+                            "128m", "--cpus", "0.5", "--cpu-shares", "512",
+                            "--pids-limit", "50", "--restart",
+                            "on-failure:3", "pytest-nosuch", name)
+        assert done.returncode == 1
+        assert text(done.stdout) == name + "\n"
+        assert text(done.stderr) == NO_SUCH
+        host = json.loads(engine.docker("inspect", "--format",
+                                        "{{json .HostConfig}}", name).stdout)
+        assert host["Memory"] == 64 << 20
+        assert host["MemorySwap"] == 128 << 20
+        assert host["NanoCpus"] == 500_000_000
+        assert host["CpuShares"] == 512
+        assert host["PidsLimit"] == 50
+        assert host["RestartPolicy"] == {"Name": "on-failure",
+                                         "MaximumRetryCount": 3}
+
+    @pytest.mark.parametrize("args, code, message", [
+        ([], 1, "you must provide one or more flags when using this "
+         "command"),
+        (["-m", "abc"], 125, "invalid argument \"abc\" for \"-m, --memory\" "
+         "flag: invalid size: 'abc'\nSee 'pydocker update --help'."),
+        (["--cpus", "abc"], 125, "invalid argument \"abc\" for \"--cpus\" "
+         "flag: failed to parse abc as a rational number\n"
+         "See 'pydocker update --help'."),
+        (["--restart", "on-failure:x"], 1, "invalid restart policy format: "
+         "maximum retry count must be an integer"),
+        (["--restart", "bogus"], 1, "Error response from daemon: invalid "
+         "restart policy 'bogus'"),
+    ], ids=["no-flags", "bad-memory", "bad-cpus", "bad-count",
+            "bad-policy"])
+    def test_update_errors(self, engine, env, sleepers, args, code,
+                           message):
+        (name,) = sleepers("u")
+        done = run_pydocker(env, "container", "update", *args, name)
+        assert done.returncode == code
+        assert text(done.stderr) == message + "\n"
+        assert done.stdout == b""
+
+
+STATS_HEADER = ("CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT   "
+                "MEM %     NET I/O   BLOCK I/O   PIDS")
+
+
+class TestCmdStats:
+    """``stats`` once and streamed."""
+
+    def test_stats_no_stream(self, engine, env, sleepers, busybox_image):
+        (name,) = sleepers("st")
+        ident = text(engine.docker("inspect", "--format", "{{.Id}}",
+                                   name).stdout).strip()
+        done = run_pydocker(env, "stats", "--no-stream", name)
+        assert done.returncode == 0, text(done.stderr)
+        lines = text(done.stdout).splitlines()
+        assert len(lines) == 2
+        assert lines[0].split() == STATS_HEADER.split()
+        cells = re.split(r" {3,}", lines[1])
+        assert cells[:2] == [ident[:12], name]
+        assert re.fullmatch(r"\d+\.\d\d%", cells[2])
+        assert re.fullmatch(r"[\d.]+[KMG]?i?B / [\d.]+[KMG]iB", cells[3])
+        assert cells[-1] == "1"  # sleep is the only process
+
+    def test_stats_all_and_no_trunc(self, engine, env, sleepers,
+                                    busybox_image):
+        engine.docker("create", "--name", "pytest-stats-created",
+                      "--network", "none", busybox_image, "true")
+        try:
+            ident = text(engine.docker("inspect", "--format", "{{.Id}}",
+                                       "pytest-stats-created").stdout)
+            done = run_pydocker(env, "container", "stats", "-a",
+                                "--no-stream", "--no-trunc")
+            assert done.returncode == 0, text(done.stderr)
+            row = next(line for line in text(done.stdout).splitlines()
+                       if line.startswith(ident.strip()))
+            assert re.split(r" {3,}", row)[1:] == [
+                "pytest-stats-created", "0.00%", "0B / 0B", "0.00%",
+                "0B / 0B", "0B / 0B", "0"]
+        finally:
+            engine.docker("rm", "-f", "pytest-stats-created", check=False)
+
+    def test_stats_missing_container(self, env, sleepers):
+        (name,) = sleepers("st")
+        done = run_pydocker(env, "stats", "--no-stream", name,
+                            "pytest-nosuch")
+        assert done.returncode == 1
+        assert text(done.stderr) == NO_SUCH
+        assert done.stdout == b""
+
+    def test_stats_stream_redraws_on_terminal(self, env, sleepers):
+        (name,) = sleepers("st")
+        terminal = Terminal(env, "stats", name)
+        try:
+            terminal.read_until(b"\x1b[2J")
+            terminal.read_until(name.encode())
+            # Two redraws: the table went home and was written again.
+            deadline = time.monotonic() + 30
+            while terminal.output.count(b"\x1b[H") < 2:
+                assert time.monotonic() < deadline, terminal.output[-500:]
+                select.select([terminal.master], [], [], 1)
+                terminal._read_some()
+        finally:
+            terminal.process.send_signal(signal.SIGINT)
+        assert terminal.finish() == 130
+        screen = terminal.output
+        assert b"\x1b[K\r\n" in screen and b"\x1b[J" in screen
+        assert screen.count(b"CONTAINER ID") >= 2
+
+
+class TestCmdContainerPrune:
+    """``container prune`` with a label filter (other tests' containers
+    must survive)."""
+
+    @pytest.fixture()
+    def stopped(self, engine, busybox_image):
+        engine.docker("create", "--name", "pytest-prune", "--label",
+                      "pytest-prune=1", "--network", "none", busybox_image,
+                      "true")
+        ident = text(engine.docker("inspect", "--format", "{{.Id}}",
+                                   "pytest-prune").stdout).strip()
+        yield ident
+        engine.docker("rm", "-f", "pytest-prune", check=False)
+
+    def exists(self, engine):
+        return engine.docker("inspect", "pytest-prune",
+                             check=False).returncode == 0
+
+    def test_prune_force_with_filter(self, engine, env, stopped):
+        done = run_pydocker(env, "container", "prune", "-f", "--filter",
+                            "label=pytest-prune=1")
+        assert done.returncode == 0, text(done.stderr)
+        out = text(done.stdout)
+        assert out.startswith(f"Deleted Containers:\n{stopped}\n\n"
+                              "Total reclaimed space: ")
+        assert not self.exists(engine)
+        again = run_pydocker(env, "container", "prune", "-f", "--filter",
+                             "label=pytest-prune=1")
+        assert text(again.stdout) == "Total reclaimed space: 0B\n"
+
+    @pytest.mark.parametrize("answer, removed", [
+        (b"y\n", True), (b"n\n", False), (b"", False)],
+        ids=["yes", "no", "no-answer"])
+    def test_prune_asks_first(self, engine, env, stopped, answer, removed):
+        done = run_pydocker(env, "container", "prune", "--filter",
+                            "label=pytest-prune=1", input=answer)
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout).startswith(
+            "WARNING! This will remove all stopped containers.\n"
+            "Are you sure you want to continue? [y/N] ")
+        assert ("Deleted Containers:" in text(done.stdout)) == removed
+        assert self.exists(engine) != removed
+
+    def test_prune_bad_filter(self, env):
+        done = run_pydocker(env, "container", "prune", "-f", "--filter",
+                            "bogus")
+        assert done.returncode == 1
+        assert text(done.stderr) == (
+            "bad format of filter (expected name=value)\n"
+            "See 'pydocker container prune --help'.\n")
