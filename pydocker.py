@@ -774,6 +774,10 @@ class Client:
         self.pinned = version is not None
         self.api_version = (parse_api_version(version)
                             if version is not None else None)
+        if self.api_version and self.api_version < parse_api_version(
+                MIN_API_VERSION):
+            raise ConfigError(f"API version {version} is too old: pydocker "
+                              f"speaks {MIN_API_VERSION} and newer")
         self.ping_headers = {}
         self._base = base_path(self.host)
         self._connection = None
@@ -1343,17 +1347,20 @@ class Client:
         """
         return self._get(f"/containers/{quote(container)}/json")
 
-    def inspect_raw(self, kind, name):
+    def inspect_raw(self, kind, name, size=False):
         """Return the engine's JSON bytes describing an object, unparsed.
 
         Args:
             kind: ``"containers"`` or ``"images"``.
             name: a name or ID.
+            size: for containers, add ``SizeRw`` and ``SizeRootFs``.
 
         Raises:
             NotFound: no such object; ConnectError, APIError.
         """
-        response = self.request("GET", f"/{kind}/{quote(name)}/json")
+        params = {"size": size} if kind == "containers" else None
+        response = self.request("GET", f"/{kind}/{quote(name)}/json",
+                                params)
         raw = read_all(response)
         self._response = None
         return raw
@@ -4397,6 +4404,16 @@ COMMANDS = (
     ("version", "Show the Docker version information"),
 )
 
+# What the commands reached only through a group do.
+SUBCOMMAND_SUMMARIES = {
+    "container_inspect": "Display detailed information on one or more "
+                         "containers",
+    "container_prune": "Remove all stopped containers",
+    "image_inspect": "Display detailed information on one or more images",
+    "image_prune": "Remove unused images",
+    "system_df": "Show docker disk usage",
+}
+
 # Docker's grouped forms: "image ls" runs "images", and so on.
 GROUPS = {
     "image": ("Manage images", {
@@ -4680,7 +4697,9 @@ class DockerCli:
         if not args or args[0] in ("-h", "--help", "help"):
             lines = ["", f"Usage:  {self.prog} {group} COMMAND", "",
                      summary, "", "Commands:"]
-            lines += [f"  {sub:<10}" for sub in sorted(table)]
+            summaries = dict(COMMANDS, **SUBCOMMAND_SUMMARIES)
+            lines += [f"  {sub:<10} {summaries.get(table[sub], '')}"
+                      .rstrip() for sub in sorted(table)]
             self.out("\n".join(lines) + "\n")
             return 0
         target = table.get(args[0])
@@ -4720,12 +4739,22 @@ class DockerCli:
             return self._format_one(template.value, "version", lambda: {
                 "Client": self._client_facts(), "Server":
                     self.client.version()})
+        # As docker does, the client's side shows even when the engine
+        # cannot be reached; the error follows it.
+        try:
+            api_version = self._client_api_version()
+            failure = None
+        except ConnectError as error:
+            api_version, failure = MAX_API_VERSION, error
         self.out(format_rows("Client:", [
             ("Version", __version__),
-            ("API version", self._client_api_version()),
+            ("API version", api_version),
             ("Python version", sys.version.split()[0]),
             ("OS/Arch", f"{sys.platform}/{_machine()}"),
         ], 19))
+        if failure is not None:
+            self.out()
+            raise failure
         server = self.client.version()
         self.out()
         platform = (server.get("Platform") or {}).get("Name")
@@ -4927,25 +4956,20 @@ class DockerCli:
             kind = flags.string(["-type"], "",
                                 "Return JSON for specified type")
         template = flags.string(["f", "-format"], "", _INSPECT_FORMAT_USAGE)
+        size = None
+        if "containers" in kinds:
+            size = flags.bool(["s", "-size"], False, "Display total file "
+                              "sizes if the type is container")
         self.parse(flags, args, minimum=1)
         if kind is not None and kind.value:
             if kind.value not in ("container", "image"):
                 raise FlagError(f'"{kind.value}" is not a valid value '
                                 'for --type')
             kinds = (kind.value + "s",)
-        compiled = None
-        if template.value and template.value != "json":
-            # The engine's JSON is a map: a key it left out is an error,
-            # as in docker's fallback from its typed structs.
-            try:
-                compiled = parse_template(template.value,
-                                          missing_key="error")
-            except TemplateError as error:
-                raise TemplateError(f"template parsing error: {error}"
-                                    ) from None
+        compiled = _inspect_compile(template.value)
         found, failed = [], False
         for target in flags.args:
-            raw = self._inspect_one(kinds, target)
+            raw = self._inspect_one(kinds, target, bool(size and size.value))
             if raw is None:
                 failed = True
                 kind_word = "object" if len(kinds) > 1 else kinds[0][:-1]
@@ -4984,11 +5008,11 @@ class DockerCli:
             self.warn(error)
         return 1 if errors else 0
 
-    def _inspect_one(self, kinds, target):
+    def _inspect_one(self, kinds, target, size=False):
         """Return the first kind's raw JSON for ``target``, or None."""
         for kind in kinds:
             try:
-                return self.client.inspect_raw(kind, target)
+                return self.client.inspect_raw(kind, target, size)
             except NotFound:
                 continue
         return None
@@ -6051,6 +6075,20 @@ class DockerCli:
         members = [("Dockerfile", dockerfile, None)]
         return CountingStream(tar_stream(members), sent)
 
+def _inspect_compile(text):
+    """Return the compiled ``inspect --format`` template, or None.
+
+    The engine's JSON is a map: a key it left out is an error, as in
+    docker's fallback from its typed structs.
+    """
+    if not text or text == "json":
+        return None
+    try:
+        return parse_template(text, missing_key="error")
+    except TemplateError as error:
+        raise TemplateError(f"template parsing error: {error}") from None
+
+
 class _NullStream:
     """A binary sink for output nobody wants (``pull -q``)."""
 
@@ -6413,6 +6451,13 @@ def _info_lines(info):
     lines += [
         " Runtimes: {}".format(" ".join(sorted(get("Runtimes") or {}))),
         " Default Runtime: {}".format(get("DefaultRuntime", "")),
+        " Init Binary: {}".format(get("InitBinary", "")),
+        " containerd version: {}".format(_commit(get("ContainerdCommit"))),
+        " runc version: {}".format(_commit(get("RuncCommit"))),
+        " init version: {}".format(_commit(get("InitCommit"))),
+    ]
+    lines += _security_lines(get("SecurityOptions") or [])
+    lines += [
         " Kernel Version: {}".format(get("KernelVersion", "")),
         " Operating System: {}".format(get("OperatingSystem", "")),
         " OSType: {}".format(get("OSType", "")),
@@ -6443,6 +6488,26 @@ def _info_lines(info):
         lines += [f"  {mirror}" for mirror in mirrors]
     live_restore = str(bool(get("LiveRestoreEnabled"))).lower()
     lines.append(f" Live Restore Enabled: {live_restore}")
+    return lines
+
+
+def _commit(value):
+    """Return the ID of an engine ``*Commit`` object (``{"ID": ...}``)."""
+    return value.get("ID", "") if isinstance(value, dict) else ""
+
+
+def _security_lines(options):
+    """Return ``info``'s Security Options from ``name=x,key=value`` texts."""
+    if not options:
+        return []
+    lines = [" Security Options:"]
+    for option in options:
+        fields = dict(part.partition("=")[::2]
+                      for part in str(option).split(","))
+        lines.append(f"  {fields.pop('name', option)}")
+        for key, value in fields.items():
+            if key == "profile" and value:
+                lines.append(f"   Profile: {value}")
     return lines
 
 
@@ -7401,7 +7466,8 @@ def setup_logging(debug, level):
               "panic": logging.CRITICAL}
     if level.lower() not in levels:
         raise FlagError(f'invalid argument "{level}" for "-l, --log-level" '
-                        f'flag: not a valid logrus Level: "{level}"')
+                        f'flag: not a valid logrus Level: "{level}"',
+                        exit_code=1)
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
