@@ -3368,7 +3368,7 @@ class TestProcess:
         (["-H", "a", "-H", "b", "ps"], 1, "Please specify only one -H"),
         (["-H", "http://x", "ps"], 1,
          "invalid bind address format: http://x"),
-        (["-l", "loud", "ps"], 125, 'invalid argument "loud" for '
+        (["-l", "loud", "ps"], 1, 'invalid argument "loud" for '
          '"-l, --log-level" flag'),
     ], ids=["unknown-command", "unknown-global-flag", "daemon-long-flag",
             "daemon-short-flag", "two-hosts", "http-host", "bad-level"])
