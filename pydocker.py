@@ -1958,43 +1958,59 @@ def demultiplex(read, tty=False):
         for chunk in iter(read, b""):
             yield 1, chunk
         return
-    pending = b""  # the start of a header that the next read completes
-    stream, remaining = 1, 0
-    error = b""
+    frames = _Frames()
     for chunk in iter(read, b""):
-        data = pending + chunk if pending else chunk
+        yield from frames.split(chunk)
+        if frames.error and not frames.remaining:
+            raise StreamError(frames.error.decode("utf-8", "replace").strip())
+    if frames.pending or frames.remaining:
+        raise StreamError("the engine's stream ended in the middle of a "
+                          "frame: connection lost")
+
+
+class _Frames:
+    """The state of ``demultiplex`` between reads: the frame being read
+    and the start of a header the next read completes."""
+
+    def __init__(self):
+        self.pending = b""
+        self.stream, self.remaining = 1, 0
+        self.error = b""
+
+    def split(self, chunk):
+        """Return the ``(stream, bytes)`` pieces ``chunk`` completes."""
+        data = self.pending + chunk if self.pending else chunk
         position, pieces = 0, []
         while True:
-            if remaining:
-                piece = data[position:position + remaining]
+            if self.remaining:
+                piece = data[position:position + self.remaining]
                 if not piece:
                     break
                 position += len(piece)
-                remaining -= len(piece)
-                if stream == 3:
-                    error += piece
-                elif pieces and pieces[-1][0] == stream:
-                    pieces[-1][1].append(piece)
-                else:
-                    pieces.append((stream, [piece]))
+                self.remaining -= len(piece)
+                self._add(pieces, piece)
                 continue
-            if error or len(data) - position < 8:
+            if self.error or len(data) - position < 8:
                 break
-            header = data[position:position + 8]
+            self._header(data[position:position + 8])
             position += 8
-            stream = header[0] or 1
-            remaining = int.from_bytes(header[4:8], "big")
-            if stream > 3 or header[1:4] != b"\0\0\0":
-                raise StreamError("malformed stream from the engine: a "
-                                  "frame header of unknown kind")
-        pending = data[position:]
-        for number, parts in pieces:
-            yield number, b"".join(parts)
-        if error and not remaining:
-            raise StreamError(error.decode("utf-8", "replace").strip())
-    if pending or remaining:
-        raise StreamError("the engine's stream ended in the middle of a "
-                          "frame: connection lost")
+        self.pending = data[position:]
+        return [(number, b"".join(parts)) for number, parts in pieces]
+
+    def _add(self, pieces, piece):
+        if self.stream == 3:
+            self.error += piece
+        elif pieces and pieces[-1][0] == self.stream:
+            pieces[-1][1].append(piece)
+        else:
+            pieces.append((self.stream, [piece]))
+
+    def _header(self, header):
+        self.stream = header[0] or 1
+        self.remaining = int.from_bytes(header[4:8], "big")
+        if self.stream > 3 or header[1:4] != b"\0\0\0":
+            raise StreamError("malformed stream from the engine: a frame "
+                              "header of unknown kind")
 
 
 _DETACH_NAMES = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
@@ -2909,24 +2925,7 @@ def parse_port_spec(text):
     Raises:
         ValueError: with docker's wording (``invalid hostPort: x``).
     """
-    import ipaddress
-    parts = text.split(":")
-    container = parts[-1]
-    host = parts[-2] if len(parts) > 1 else ""
-    address = ":".join(parts[:-2])
-    protocol = "tcp"
-    if "/" in container:
-        container, _, protocol = container.partition("/")
-        protocol = protocol.lower() or "tcp"
-    if address.startswith("[") and address.endswith("]"):
-        address = address[1:-1]
-    if address:
-        try:
-            ipaddress.ip_address(address)
-        except ValueError:
-            raise ValueError(f"invalid IP address: {address}") from None
-    if not container:
-        raise ValueError(f"no port specified: {text}<empty>")
+    address, host, container, protocol = _split_port_spec(text)
     try:
         first, last = parse_port_range(container)
     except ValueError:
@@ -2952,6 +2951,30 @@ def parse_port_spec(text):
         pairs.append((f"{first + offset}/{protocol}",
                       {"HostIp": address, "HostPort": host_port}))
     return pairs
+
+
+def _split_port_spec(text):
+    """Return the address, host port, container port and protocol texts.
+
+    Raises:
+        ValueError: a bad address or no container port.
+    """
+    import ipaddress
+    parts = text.split(":")
+    container = parts[-1]
+    host = parts[-2] if len(parts) > 1 else ""
+    address = ":".join(parts[:-2])
+    container, _, protocol = container.partition("/")
+    if address.startswith("[") and address.endswith("]"):
+        address = address[1:-1]
+    if address:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(f"invalid IP address: {address}") from None
+    if not container:
+        raise ValueError(f"no port specified: {text}<empty>")
+    return address, host, container, protocol.lower() or "tcp"
 
 
 def parse_env_file(path):
@@ -3006,6 +3029,27 @@ def parse_env(text):
     return text
 
 
+# --mount keys: where each goes in the engine's mount, and how its value
+# is read.  Labels and driver options are "name=value" maps.
+_MOUNT_FIELDS = {
+    "type": ("Type",), "source": ("Source",), "src": ("Source",),
+    "target": ("Target",), "dst": ("Target",), "destination": ("Target",),
+    "readonly": ("ReadOnly",), "ro": ("ReadOnly",),
+    "consistency": ("Consistency",),
+    "bind-propagation": ("BindOptions", "Propagation"),
+    "bind-nonrecursive": ("BindOptions", "NonRecursive"),
+    "volume-nocopy": ("VolumeOptions", "NoCopy"),
+    "volume-driver": ("VolumeOptions", "DriverConfig", "Name"),
+    "volume-label": ("VolumeOptions", "Labels"),
+    "volume-opt": ("VolumeOptions", "DriverConfig", "Options"),
+    "tmpfs-size": ("TmpfsOptions", "SizeBytes"),
+    "tmpfs-mode": ("TmpfsOptions", "Mode"),
+}
+_MOUNT_FLAGS = ("readonly", "ro", "volume-nocopy", "bind-nonrecursive")
+_MOUNT_VALUES = {"tmpfs-size": parse_bytes,
+                 "tmpfs-mode": lambda text: int(text, 8)}
+
+
 def parse_mount(text):
     """Return the engine's mount for a ``--mount`` value.
 
@@ -3017,71 +3061,47 @@ def parse_mount(text):
         ValueError: with docker's wording (``target is required``).
     """
     import csv
-    mount, options = {"Type": "volume"}, {}
+    mount = {"Type": "volume"}
     for field in next(csv.reader([text])) if text else []:
         key, has_value, value = field.partition("=")
         key = key.strip().lower()
-        if not has_value and key not in ("readonly", "ro", "volume-nocopy",
-                                         "bind-nonrecursive"):
-            raise ValueError(f"invalid field '{field}' must be a key=value "
-                             "pair")
-        if key in ("readonly", "ro", "volume-nocopy", "bind-nonrecursive"):
-            try:
-                value = parse_go_bool(value) if has_value else True
-            except ValueError:
-                raise ValueError(f"invalid value for {key}: "
-                                 f"{value}") from None
-        if key == "type":
-            mount["Type"] = value
-        elif key in ("source", "src"):
-            mount["Source"] = value
-        elif key in ("target", "dst", "destination"):
-            mount["Target"] = value
-        elif key in ("readonly", "ro"):
-            mount["ReadOnly"] = value
-        elif key == "consistency":
-            mount["Consistency"] = value
-        elif key == "bind-propagation":
-            options.setdefault("BindOptions", {})["Propagation"] = value
-        elif key == "bind-nonrecursive":
-            options.setdefault("BindOptions", {})["NonRecursive"] = value
-        elif key == "volume-nocopy":
-            options.setdefault("VolumeOptions", {})["NoCopy"] = value
-        elif key in ("volume-driver", "volume-label", "volume-opt"):
-            volume = options.setdefault("VolumeOptions", {})
-            if key == "volume-driver":
-                volume.setdefault("DriverConfig", {})["Name"] = value
-            else:
-                name, _, setting = value.partition("=")
-                place = (volume.setdefault("Labels", {})
-                         if key == "volume-label" else volume.setdefault(
-                             "DriverConfig", {}).setdefault("Options", {}))
-                place[name] = setting
-        elif key == "tmpfs-size":
-            try:
-                options.setdefault("TmpfsOptions", {})["SizeBytes"] = \
-                    parse_bytes(value)
-            except ValueError:
-                raise ValueError(f"invalid value for {key}: "
-                                 f"{value}") from None
-        elif key == "tmpfs-mode":
-            try:
-                options.setdefault("TmpfsOptions", {})["Mode"] = int(value,
-                                                                     8)
-            except ValueError:
-                raise ValueError(f"invalid value for {key}: "
-                                 f"{value}") from None
-        else:
+        if key not in _MOUNT_FIELDS:
+            if not has_value:
+                raise ValueError(f"invalid field '{field}' must be a "
+                                 "key=value pair")
             raise ValueError(f"unexpected key '{key}' in '{field}'")
+        value = _mount_value(key, value, has_value)
+        *path, last = _MOUNT_FIELDS[key]
+        place = mount
+        for name in path:
+            place = place.setdefault(name, {})
+        if key in ("volume-label", "volume-opt"):
+            place = place.setdefault(last, {})
+            last, _, value = value.partition("=")
+        place[last] = value
     if not mount.get("Target"):
         raise ValueError("target is required")
-    for key, value in options.items():
-        kind = key[:-len("Options")].lower()
-        if kind != mount["Type"]:
+    for kind in ("bind", "volume", "tmpfs"):
+        if kind.capitalize() + "Options" in mount and mount["Type"] != kind:
             raise ValueError(f"cannot mix '{kind}-*' options with mount "
                              f"type '{mount['Type']}'")
-        mount[key] = value
     return mount
+
+
+def _mount_value(key, text, has_value):
+    """Return a ``--mount`` field's value, converted by its key.
+
+    Raises:
+        ValueError: a value the key does not take.
+    """
+    try:
+        if key in _MOUNT_FLAGS:
+            return parse_go_bool(text) if has_value else True
+        if has_value:
+            return _MOUNT_VALUES.get(key, str)(text)
+    except ValueError:
+        pass
+    raise ValueError(f"invalid value for {key}: {text}")
 
 
 def parse_ulimit(text):
@@ -3189,6 +3209,20 @@ def exec_environment(env, env_file):
             raise FlagError(f'invalid argument "{text}" for '
                             f'"{env.display()}" flag: {error}') from None
     return environment
+
+
+def write_cidfile(path, container):
+    """Write a container's ID to ``--cidfile``'s new file.
+
+    Raises:
+        DockerError: the file cannot be written.
+    """
+    try:
+        with open(path, "x", encoding="utf-8") as output:
+            output.write(container)
+    except OSError as error:
+        raise DockerError(f"failed to write the container ID file {path}: "
+                          f"{_reason(error)}") from None
 
 
 class ContainerOptions:
@@ -3314,6 +3348,18 @@ class ContainerOptions:
         except ValueError as error:
             raise self._invalid(flag, flag.value, error) from None
 
+    def pull_policy(self):
+        """Return ``--pull``: ``always``, ``missing`` or ``never``.
+
+        Raises:
+            FlagError: another word.
+        """
+        pull = self.pull.value
+        if pull not in ("always", "missing", "never"):
+            raise FlagError(f"invalid pull option: '{pull}': must be one "
+                            'of "always", "missing" or "never"')
+        return pull
+
     def attach_streams(self):
         """Return the set of streams ``-a`` names (lower case).
 
@@ -3428,6 +3474,12 @@ class ContainerOptions:
                                     error) from None
         if self.cpus.value:
             host["NanoCpus"] = self._nano_cpus()
+        self._add_volumes(config, host)
+        self._add_ports(config, host)
+        return host
+
+    def _add_volumes(self, config, host):
+        """Add ``-v`` and ``--tmpfs`` to the config and host config."""
         for text in self.volume.value:
             kind, spec = parse_volume(text)
             if kind == "bind":
@@ -3437,6 +3489,9 @@ class ContainerOptions:
         for text in self.tmpfs.value:
             path, _, options = text.partition(":")
             host["Tmpfs"][path] = options
+
+    def _add_ports(self, config, host):
+        """Add ``--expose`` and ``-p`` to the config and host config."""
         for text in self.expose.value:
             port, _, protocol = text.partition("/")
             try:
@@ -3454,7 +3509,6 @@ class ContainerOptions:
             for port, binding in pairs:
                 config["ExposedPorts"][port] = {}
                 host["PortBindings"].setdefault(port, []).append(binding)
-        return host
 
     def _restart(self):
         try:
@@ -3485,16 +3539,26 @@ class ContainerOptions:
 
 # The commands in help order, with their one-line summaries.
 COMMANDS = (
+    ("attach", "Attach local standard input, output, and error streams to "
+     "a running container"),
+    ("create", "Create a new container"),
+    ("exec", "Execute a command in a running container"),
     ("images", "List images"),
     ("info", "Display system-wide information"),
     ("inspect", "Return low-level information on Docker objects"),
     ("login", "Log in to a registry"),
     ("logout", "Log out from a registry"),
+    ("logs", "Fetch the logs of a container"),
     ("ps", "List containers"),
     ("pull", "Download an image from a registry"),
+    ("rm", "Remove one or more containers"),
     ("rmi", "Remove one or more images"),
+    ("run", "Create and run a new container from an image"),
+    ("start", "Start one or more stopped containers"),
     ("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     ("version", "Show the Docker version information"),
+    ("wait", "Block until one or more containers stop, then print their "
+     "exit codes"),
 )
 
 # Docker's grouped forms: "image ls" runs "images", and so on.
@@ -3504,7 +3568,9 @@ GROUPS = {
         "remove": "rmi", "tag": "tag", "inspect": "image_inspect"}),
     "container": ("Manage containers", {
         "ls": "ps", "list": "ps", "ps": "ps",
-        "inspect": "container_inspect"}),
+        "inspect": "container_inspect", "attach": "attach",
+        "create": "create", "exec": "exec", "logs": "logs", "rm": "rm",
+        "remove": "rm", "run": "run", "start": "start", "wait": "wait"}),
     "system": ("Manage Docker", {"info": "info"}),
 }
 
@@ -3965,10 +4031,7 @@ class DockerCli:
         reference = parse_reference(image)
         if not (reference.tag or reference.digest):
             reference = reference.with_tag("latest")
-        pull = options.pull.value
-        if pull not in ("always", "missing", "never"):
-            raise FlagError(f"invalid pull option: '{pull}': must be one "
-                            'of "always", "missing" or "never"')
+        pull = options.pull_policy()
         config = options.config(image, command, detach)
         if remove_here:
             config["HostConfig"]["AutoRemove"] = False
@@ -3993,12 +4056,7 @@ class DockerCli:
         for warning in answer.get("Warnings") or []:
             self.warn(f"WARNING: {warning}")
         if cidfile:
-            try:
-                with open(cidfile, "x", encoding="utf-8") as output:
-                    output.write(answer["Id"])
-            except OSError as error:
-                raise DockerError(f"failed to write the container ID file "
-                                  f"{cidfile}: {_reason(error)}") from None
+            write_cidfile(cidfile, answer["Id"])
         return answer["Id"], config
 
     def _pull_quietly(self, reference, platform):
