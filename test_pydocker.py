@@ -1975,6 +1975,316 @@ class TestCredentialHelpers:
             config.store_auth("registry.example.com", "alice", "pw")
 
 
+# ===========================================================================
+# Container options and attached streams
+# ===========================================================================
+
+def frame(stream, data):
+    """Return one frame of a multiplexed stream."""
+    return bytes([stream, 0, 0, 0]) + struct.pack(">I", len(data)) + data
+
+
+def demultiplexed(pieces, tty=False):
+    """Run ``demultiplex`` over ``pieces``; return (stdout, stderr)."""
+    chunks = iter(pieces)
+    out = {1: b"", 2: b""}
+    for number, data in pydocker.demultiplex(lambda: next(chunks, b""),
+                                             tty):
+        out[number] += data
+    return out[1], out[2]
+
+
+# Bytes that are not UTF-8, and a euro sign cut in two.
+ODD_BYTES = b"\xe2\x82" + b"\xac\xff\xfe\x00\n"
+
+
+class TestContainerOptions:
+    """Flag values checked and converted as docker does."""
+
+    @pytest.mark.parametrize("text, expected", [
+        ("80", [("80/tcp", {"HostIp": "", "HostPort": ""})]),
+        ("8080:80", [("80/tcp", {"HostIp": "", "HostPort": "8080"})]),
+        ("127.0.0.1:8080:80/udp",
+         [("80/udp", {"HostIp": "127.0.0.1", "HostPort": "8080"})]),
+        ("[::1]:80:80", [("80/tcp", {"HostIp": "::1", "HostPort": "80"})]),
+        ("127.0.0.1::80", [("80/tcp", {"HostIp": "127.0.0.1",
+                                       "HostPort": ""})]),
+        ("8000-8001:80-81", [("80/tcp", {"HostIp": "", "HostPort": "8000"}),
+                             ("81/tcp", {"HostIp": "", "HostPort": "8001"})]),
+        ("8000-8010:80", [("80/tcp", {"HostIp": "",
+                                      "HostPort": "8000-8010"})]),
+    ], ids=["container-only", "host", "ip-udp", "ipv6", "ip-no-host",
+            "ranges", "host-range"])
+    def test_parse_port_spec(self, text, expected):
+        assert pydocker.parse_port_spec(text) == expected
+
+    @pytest.mark.parametrize("text, message", [
+        ("abc:80", "invalid hostPort: abc"),
+        ("80:abc", "invalid containerPort: abc"),
+        ("99999:80", "invalid hostPort: 99999"),
+        ("1.2.3:80:80", "invalid IP address: 1.2.3"),
+        ("80/xyz", "invalid proto: xyz"),
+        ("80:", "no port specified: 80:<empty>"),
+        ("80-82:90-91", "invalid ranges specified for container and host "
+         "Ports: 90-91 and 80-82"),
+    ], ids=["host", "container", "too-big", "ip", "proto", "empty",
+            "ranges"])
+    def test_parse_port_spec_rejects(self, text, message):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_port_spec(text)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("text, expected", [
+        ("type=bind,src=/a,dst=/b,readonly",
+         {"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": True}),
+        ('"type=bind","source=/a,b",target=/c,bind-propagation=rshared',
+         {"Type": "bind", "Source": "/a,b", "Target": "/c",
+          "BindOptions": {"Propagation": "rshared"}}),
+        ("target=/v,volume-nocopy,volume-opt=o=1,volume-label=l=2",
+         {"Type": "volume", "Target": "/v", "VolumeOptions": {
+             "NoCopy": True, "DriverConfig": {"Options": {"o": "1"}},
+             "Labels": {"l": "2"}}}),
+        ("type=tmpfs,destination=/t,tmpfs-size=1m,tmpfs-mode=1770,ro=false",
+         {"Type": "tmpfs", "Target": "/t", "ReadOnly": False,
+          "TmpfsOptions": {"SizeBytes": 1 << 20, "Mode": 0o1770}}),
+    ], ids=["bind", "csv-quotes", "volume", "tmpfs"])
+    def test_parse_mount(self, text, expected):
+        assert pydocker.parse_mount(text) == expected
+
+    @pytest.mark.parametrize("text, message", [
+        ("type=bind", "target is required"),
+        ("bogus", "invalid field 'bogus' must be a key=value pair"),
+        ("foo=bar,target=/x", "unexpected key 'foo' in 'foo=bar'"),
+        ("target=/x,ro=maybe", "invalid value for ro: maybe"),
+        ("type=bind,target=/x,tmpfs-size=1m",
+         "cannot mix 'tmpfs-*' options with mount type 'bind'"),
+    ], ids=["no-target", "not-pair", "unknown-key", "bad-bool", "mixed"])
+    def test_parse_mount_rejects(self, text, message):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_mount(text)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("text, expected", [
+        ("nofile=1024", {"Name": "nofile", "Soft": 1024, "Hard": 1024}),
+        ("nproc=10:20", {"Name": "nproc", "Soft": 10, "Hard": 20}),
+    ], ids=["soft-only", "soft-hard"])
+    def test_parse_ulimit(self, text, expected):
+        assert pydocker.parse_ulimit(text) == expected
+
+    @pytest.mark.parametrize("text, message", [
+        ("nofile", "invalid ulimit argument: nofile"),
+        ("bogus=1", "invalid ulimit type: bogus"),
+        ("nofile=10:5", "ulimit soft limit must be less than or equal to "
+         "hard limit: 10 > 5"),
+        ("nofile=x", 'strconv.ParseInt: parsing "x": invalid syntax'),
+    ], ids=["no-value", "type", "soft-above-hard", "not-number"])
+    def test_parse_ulimit_rejects(self, text, message):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_ulimit(text)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("text, expected", [
+        ("db:10.0.0.2", "db:10.0.0.2"), ("db=10.0.0.2", "db:10.0.0.2"),
+        ("v6:::1", "v6:::1"), ("v6=[::1]", "v6:::1"),
+        ("gw:host-gateway", "gw:host-gateway"),
+    ], ids=["colon", "equals", "ipv6", "brackets", "gateway"])
+    def test_parse_extra_host(self, text, expected):
+        assert pydocker.parse_extra_host(text) == expected
+
+    @pytest.mark.parametrize("text, message", [
+        ("foo", 'bad format for add-host: "foo"'),
+        ("foo:bar", 'invalid IP address in add-host: "bar"'),
+        (":1.2.3.4", 'bad format for add-host: ":1.2.3.4"'),
+    ], ids=["no-address", "bad-address", "no-host"])
+    def test_parse_extra_host_rejects(self, text, message):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_extra_host(text)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("text, seconds", [
+        ("0", 0), ("1m30s", 90), ("250ms", 0.25), ("1.5h", 5400),
+        ("2us", 2e-6),
+    ], ids=["zero", "minutes", "millis", "fraction", "micros"])
+    def test_parse_go_duration(self, text, seconds):
+        assert pydocker.parse_go_duration(text) == pytest.approx(seconds)
+
+    @pytest.mark.parametrize("text, message", [
+        ("x", 'time: invalid duration "x"'),
+        ("10", 'time: missing unit in duration "10"'),
+        ("3d", 'time: unknown unit "d" in duration "3d"'),
+    ], ids=["word", "no-unit", "unknown-unit"])
+    def test_parse_go_duration_rejects(self, text, message):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_go_duration(text)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("text, expected", [
+        ("10m", "400.000000000"), ("1700000000", "1700000000"),
+        ("2024-01-02T03:04:05Z", "1704164645.000000000"),
+        ("2024-01-02T03:04:05.5+01:00", "1704161045.500000000"),
+    ], ids=["duration", "unix", "rfc3339", "offset-fraction"])
+    def test_parse_timestamp(self, text, expected):
+        assert pydocker.parse_timestamp(text, now=1000) == expected
+
+    def test_env_file_as_docker_reads_it(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("PYTEST_PASSED", "from-env")
+        monkeypatch.delenv("PYTEST_UNSET", raising=False)
+        path = tmp_path / "env"
+        path.write_bytes(b"\xef\xbb\xbf# comment\n\n  A=1\nB= spaced = \n"
+                         b"PYTEST_PASSED\nPYTEST_UNSET\nEMPTY=\n")
+        assert pydocker.parse_env_file(str(path)) == [
+            "A=1", "B= spaced = ", "PYTEST_PASSED=from-env", "EMPTY="]
+
+    @pytest.mark.parametrize("data, message", [
+        (b"MY VAR=1\n", "poorly formatted environment: variable 'MY VAR' "
+         "contains whitespaces"),
+        (b"=1\n", "poorly formatted environment: no variable name on line "
+         "'=1'"),
+    ], ids=["space", "no-name"])
+    def test_env_file_rejects(self, tmp_path, data, message):
+        path = tmp_path / "env"
+        path.write_bytes(data)
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_env_file(str(path))
+        assert str(error.value) == message
+
+    def test_env_file_missing_names_the_file(self, tmp_path):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_env_file(str(tmp_path / "nope"))
+        assert str(error.value) == (f"open {tmp_path}/nope: no such file "
+                                    "or directory")
+
+    def test_config_from_flags(self, tmp_path):
+        flags = pydocker.FlagSet("pydocker run", interspersed=False)
+        options = pydocker.ContainerOptions(flags, run=True)
+        flags.parse(["-i", "-p", "8080:80", "--expose", "90-91",
+                     "-v", "/src:/dst:ro", "-v", "/anon", "--tmpfs",
+                     "/t:size=1m", "--restart", "on-failure:3", "--cpus",
+                     "1.5", "-m", "64m", "--entrypoint", "", "-l", "a=b",
+                     "-l", "flag", "--stop-timeout", "7", "busybox", "sh"])
+        config = options.config(flags.args[0], flags.args[1:])
+        host = config["HostConfig"]
+        assert config["Cmd"] == ["sh"] and config["Entrypoint"] == [""]
+        assert config["OpenStdin"] and config["StdinOnce"]
+        assert config["AttachStdin"] and config["AttachStdout"]
+        assert config["ExposedPorts"] == {"80/tcp": {}, "90/tcp": {},
+                                          "91/tcp": {}}
+        assert config["Volumes"] == {"/anon": {}}
+        assert config["Labels"] == {"a": "b", "flag": ""}
+        assert config["StopTimeout"] == 7
+        assert host["PortBindings"] == {"80/tcp": [{"HostIp": "",
+                                                    "HostPort": "8080"}]}
+        assert host["Binds"] == ["/src:/dst:ro"]
+        assert host["Tmpfs"] == {"/t": "size=1m"}
+        assert host["RestartPolicy"] == {"Name": "on-failure",
+                                         "MaximumRetryCount": 3}
+        assert host["NanoCpus"] == 1500000000
+        assert host["Memory"] == 64 << 20
+        assert host["AutoRemove"] is False
+
+    def test_detached_config_attaches_nothing(self):
+        flags = pydocker.FlagSet("pydocker run", interspersed=False)
+        options = pydocker.ContainerOptions(flags, run=True)
+        flags.parse(["-d", "-i", "busybox"])
+        config = options.config("busybox", [], detach=True)
+        assert config["OpenStdin"]
+        assert not (config["AttachStdin"] or config["AttachStdout"]
+                    or config["StdinOnce"])
+
+
+class TestAttachedStreams:
+    """Frames, detach keys and the terminal, without an engine."""
+
+    @pytest.mark.parametrize("size", [1, 3, 7, 8, 9, 4096],
+                             ids=lambda size: f"reads-of-{size}")
+    def test_frames_split_anywhere_come_out_whole(self, size):
+        data = (frame(1, b"hello ") + frame(1, b"") + frame(2, b"oops\n")
+                + frame(1, ODD_BYTES) + frame(0, b"zero"))
+        assert demultiplexed(split_every(data, size)) == (
+            b"hello " + ODD_BYTES + b"zero", b"oops\n")
+
+    def test_tty_stream_is_passed_through_untouched(self):
+        data = frame(2, b"looks like a frame")
+        assert demultiplexed([data[:5], data[5:]], tty=True) == (data, b"")
+
+    def test_stream_ending_inside_a_frame_is_an_error(self):
+        with pytest.raises(pydocker.StreamError) as error:
+            demultiplexed([frame(1, b"complete"), frame(1, b"cut")[:-1]])
+        assert "ended in the middle of a frame" in str(error.value)
+
+    def test_error_frame_raises_its_message(self):
+        with pytest.raises(pydocker.StreamError) as error:
+            demultiplexed([frame(1, b"out"), frame(3, b"exec failed\n")])
+        assert str(error.value) == "exec failed"
+
+    def test_unknown_stream_number_is_malformed(self):
+        with pytest.raises(pydocker.StreamError) as error:
+            demultiplexed([frame(7, b"x")])
+        assert "malformed stream" in str(error.value)
+
+    def test_large_frame_is_not_held_whole(self):
+        data = frame(1, b"x" * (1 << 20))
+        chunks = iter(split_every(data, 65536))
+        sizes = [len(piece) for _, piece in pydocker.demultiplex(
+            lambda: next(chunks, b""))]
+        assert sum(sizes) == 1 << 20 and max(sizes) <= 65536
+
+    @pytest.mark.parametrize("text, keys", [
+        ("ctrl-p,ctrl-q", b"\x10\x11"), ("ctrl-a", b"\x01"),
+        ("a,ctrl-@,ctrl-[,ctrl-_", b"a\x00\x1b\x1f"), ("CTRL-X", b"\x18"),
+    ], ids=["default", "one", "specials", "upper"])
+    def test_parse_detach_keys(self, text, keys):
+        assert pydocker.parse_detach_keys(text) == keys
+
+    @pytest.mark.parametrize("text", ["ctrl-xx", "ab", "ctrl-1", ""],
+                             ids=["long", "word", "digit", "empty"])
+    def test_parse_detach_keys_rejects(self, text):
+        with pytest.raises(ValueError):
+            pydocker.parse_detach_keys(text)
+
+    @pytest.mark.parametrize("typed, sent, detached", [
+        ([b"ls\r"], b"ls\r", False),
+        ([b"a\x10", b"\x11b"], b"a", True),
+        ([b"\x10x"], b"\x10x", False),
+        ([b"\x10\x10\x11"], b"\x10", True),
+        ([b"\x10"], b"", False),
+    ], ids=["plain", "split-sequence", "prefix-then-other", "repeated-start",
+            "held-prefix"])
+    def test_detach_scanner(self, typed, sent, detached):
+        scanner = pydocker.DetachScanner(b"\x10\x11")
+        out, done = b"", False
+        for data in typed:
+            passed, done = scanner.feed(data)
+            out += passed
+            if done:
+                break
+        assert (out, done) == (sent, detached)
+
+    def test_raw_terminal_is_restored_after_an_error(self):
+        master, slave = os.openpty()
+        try:
+            before = termios.tcgetattr(slave)
+            with pytest.raises(RuntimeError):
+                with pydocker.raw_terminal(open(slave, "rb", closefd=False)):
+                    raw = termios.tcgetattr(slave)
+                    raise RuntimeError("boom")
+            assert not raw[3] & (termios.ECHO | termios.ICANON)
+            assert termios.tcgetattr(slave) == before
+        finally:
+            os.close(master)
+            os.close(slave)
+
+    @pytest.mark.parametrize("message, code", [
+        ('exec: "nosuch": executable file not found in $PATH', 127),
+        ("open /x: no such file or directory", 127),
+        ('exec: "/etc": permission denied', 126),
+        ("read /x: is a directory", 126),
+        ("cgroup failure", 125),
+    ], ids=["not-found", "no-file", "permission", "directory", "other"])
+    def test_start_exit_code(self, message, code):
+        assert pydocker.start_exit_code(message) == code
+
+
 # =========================================================================
 # Fixtures: a fake engine that replays scripted bytes
 # =========================================================================
