@@ -2905,6 +2905,224 @@ class TestFakeDaemonPull:
 
 
 # =========================================================================
+# TestFakeDaemonStreams: frames cut anywhere, odd upgrades, failed starts
+# =========================================================================
+
+UPGRADED = (b"HTTP/1.1 101 UPGRADED\r\n"
+            b"Content-Type: application/vnd.docker.raw-stream\r\n"
+            b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+
+
+def inspected(tty=False, running=True, open_stdin=False):
+    """Return the engine's answer to inspecting container ``c1``."""
+    return json_response(200, {
+        "Id": "c1", "State": {"Running": running, "Paused": False},
+        "Config": {"Tty": tty, "OpenStdin": open_stdin},
+        "HostConfig": {"AutoRemove": False}})
+
+
+class _HeldOpen:
+    """A scripted answer that sends ``head`` and then holds the
+    connection until the client closes it, noting that it did."""
+
+    def __init__(self, head):
+        self.head = head
+        self.closed = threading.Event()
+
+    def __call__(self, connection, request):
+        connection.sendall(self.head)
+        while connection.recv(65536):
+            pass
+        self.closed.set()
+
+
+class TestFakeDaemonStreams:
+    """What an engine will not do on demand, for logs, attach and run."""
+
+    def test_logs_frames_split_across_reads(self, fake_daemon, run_cli):
+        data = (frame(1, b"first line\n") + frame(2, b"warning\n")
+                + frame(1, b"") + frame(1, ODD_BYTES))
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("GET", "/containers/c1/logs",
+                       chunked_stream(split_every(data, 3)))
+        code, out, err = run_cli("logs", "c1")
+        assert (code, out, err) == (0, b"first line\n" + ODD_BYTES,
+                                    b"warning\n")
+        query = fake_daemon.requests[-1].query
+        assert "stdout=1" in query and "stderr=1" in query
+
+    def test_logs_of_tty_container_are_not_demultiplexed(self, fake_daemon,
+                                                         run_cli):
+        data = frame(2, b"raw bytes that look framed")
+        fake_daemon.on("GET", "/containers/c1/json", inspected(tty=True))
+        fake_daemon.on("GET", "/containers/c1/logs",
+                       raw_stream(split_every(data, 5)))
+        code, out, err = run_cli("logs", "c1")
+        assert (code, out, err) == (0, data, b"")
+
+    def test_logs_cut_mid_frame_keeps_output_and_says_so(self, fake_daemon,
+                                                         run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("GET", "/containers/c1/logs", raw_stream(
+            [frame(1, b"whole\n"), frame(1, b"half of it")[:-4]]))
+        code, out, err = run_cli("logs", "c1")
+        assert code == 1
+        # Frames are passed on as they arrive (memory stays flat), so the
+        # part of the cut frame that came is shown too.
+        assert out == b"whole\nhalf o"
+        assert "ended in the middle of a frame" in assert_one_clean_line(err)
+
+    def test_logs_error_frame_is_one_line(self, fake_daemon, run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("GET", "/containers/c1/logs", raw_stream(
+            [frame(1, b"out\n") + frame(3, b"log file is corrupt\n")]))
+        code, out, err = run_cli("logs", "c1")
+        assert (code, out, err) == (1, b"out\n", b"log file is corrupt\n")
+
+    def test_logs_sends_tail_since_until_and_follow(self, fake_daemon,
+                                                    run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("GET", "/containers/c1/logs", raw_stream([]))
+        code, _, err = run_cli("logs", "-f", "-t", "--tail", "5",
+                               "--since", "1700000000", "--until",
+                               "2024-01-02T03:04:05Z", "c1")
+        assert code == 0, err
+        query = fake_daemon.requests[-1].query.split("&")
+        for pair in ("follow=1", "timestamps=1", "tail=5",
+                     "since=1700000000",
+                     "until=1704164645.000000000"):
+            assert pair in query
+
+    def test_logs_bad_since_is_one_line(self, run_cli):
+        code, _, err = run_cli("logs", "--since", "yesterday", "c1")
+        assert code == 1
+        assert err == b'failed to parse value as time or duration: ' \
+                      b'"yesterday"\n'
+
+    def test_attach_upgrade_split_from_its_first_frame(self, fake_daemon,
+                                                       run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("POST", "/containers/c1/wait",
+                       json_response(200, {"StatusCode": 4}))
+        # The headers and the first bytes of the stream in one send: what
+        # http.client buffered with the headers belongs to the stream.
+        stream = frame(1, b"buffered with headers\n") + frame(2, b"e\n")
+        fake_daemon.on("POST", "/containers/c1/attach",
+                       [UPGRADED + stream[:5]] + split_every(stream[5:], 4))
+        code, out, err = run_cli("attach", "c1")
+        assert (code, out, err) == (4, b"buffered with headers\n", b"e\n")
+        attach = [r for r in fake_daemon.requests
+                  if r.route == "/containers/c1/attach"][0]
+        assert attach.header("Upgrade") == "tcp"
+        assert attach.header("Connection") == "Upgrade"
+
+    def test_attach_engine_answering_200_still_streams(self, fake_daemon,
+                                                       run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("POST", "/containers/c1/wait",
+                       json_response(200, {"StatusCode": 0}))
+        fake_daemon.on("POST", "/containers/c1/attach", raw_stream(
+            [frame(1, b"no upgrade\n")]))
+        code, out, err = run_cli("attach", "c1")
+        assert (code, out, err) == (0, b"no upgrade\n", b"")
+
+    def test_attach_refused_is_engine_error(self, fake_daemon, run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("POST", "/containers/c1/wait",
+                       json_response(200, {"StatusCode": 0}))
+        fake_daemon.on("POST", "/containers/c1/attach", json_response(
+            409, {"message": "container c1 is restarting"}))
+        code, out, err = run_cli("attach", "c1")
+        assert code == 1
+        assert err == (b"Error response from daemon: container c1 is "
+                       b"restarting\n")
+
+    def test_attach_stopped_container_is_refused(self, fake_daemon,
+                                                 run_cli):
+        fake_daemon.on("GET", "/containers/c1/json",
+                       inspected(running=False))
+        code, _, err = run_cli("attach", "c1")
+        assert (code, err) == (1, b"You cannot attach to a stopped "
+                               b"container, start it first\n")
+        assert fake_daemon.routes("POST") == []
+
+    @pytest.mark.parametrize("message, code", [
+        ('OCI runtime create failed: exec: "nosuch": executable file not '
+         'found in $PATH: unknown', 127),
+        ('OCI runtime create failed: exec: "/etc": permission denied', 126),
+        ("cgroups: cannot find cgroup mount destination", 125),
+    ], ids=["not-found", "permission", "other"])
+    def test_run_start_failing_after_create(self, fake_daemon, run_cli,
+                                            message, code):
+        attach = _HeldOpen(UPGRADED)
+        wait = _HeldOpen(b"HTTP/1.1 200 OK\r\nContent-Type: "
+                         b"application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+        fake_daemon.on("POST", "/containers/create",
+                       json_response(201, {"Id": "abc", "Warnings": []}))
+        fake_daemon.on("POST", "/containers/abc/wait", wait)
+        fake_daemon.on("POST", "/containers/abc/attach", attach)
+        fake_daemon.on("POST", "/containers/abc/start",
+                       json_response(400, {"message": message}))
+        status, out, err = run_cli("run", "--rm", "busybox", "nosuch")
+        assert status == code
+        assert err.decode() == f"Error response from daemon: {message}\n"
+        # The stream and the wait were closed, and nothing more was sent.
+        assert attach.closed.wait(5) and wait.closed.wait(5)
+        assert fake_daemon.routes()[-1] == "/containers/abc/start"
+        created = json.loads(fake_daemon.requests[1].body)
+        assert created["HostConfig"]["AutoRemove"] is True
+        assert "condition=removed" in [
+            r for r in fake_daemon.requests
+            if r.route == "/containers/abc/wait"][0].query
+
+    def test_run_create_failure_exits_125(self, fake_daemon, run_cli):
+        fake_daemon.on("POST", "/containers/create", json_response(
+            409, {"message": 'Conflict. The container name "/x" is already '
+                  'in use'}))
+        code, _, err = run_cli("run", "--name", "x", "busybox")
+        assert code == 125
+        assert err.startswith(b"Error response from daemon: Conflict.")
+
+    def test_run_ctrl_c_while_pulling_exits_130_and_sends_nothing_more(
+            self, fake_daemon, tmp_path):
+        pull = _HeldOpen(chunked_stream([messages_bytes([
+            {"status": "Pulling from library/busybox", "id": "latest"}])],
+            end=False)[0] + b"%x\r\n%s\r\n" % (
+            len(b'{"status":"Waiting","id":"a1"}\r\n'),
+            b'{"status":"Waiting","id":"a1"}\r\n'))
+        fake_daemon.on("POST", "/containers/create", json_response(
+            404, {"message": "No such image: busybox:latest"}))
+        fake_daemon.on("POST", "/images/create", pull)
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("DOCKER_")}
+        env.update(DOCKER_HOST=fake_daemon.host,
+                   DOCKER_CONFIG=str(tmp_path / "cfg"))
+        process = subprocess.Popen(
+            [PYTHON, PYDOCKER, "run", "--rm", "busybox", "true"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            # Ctrl-C once the pull's progress has reached the client.
+            seen = b""
+            while b"Waiting" not in seen:
+                line = process.stderr.readline()
+                assert line, seen
+                seen += line
+            process.send_signal(signal.SIGINT)
+            _, rest = process.communicate(timeout=SUBPROCESS_TIMEOUT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 130
+        assert b"Unable to find image 'busybox:latest' locally" in seen
+        assert b"Traceback" not in seen + rest
+        assert pull.closed.wait(5)
+        assert fake_daemon.routes() == ["/containers/create",
+                                        "/images/create"]
+
+
+# =========================================================================
 # TestFakeDaemonVersions: negotiation, pinning, refusal
 # =========================================================================
 
