@@ -3526,15 +3526,17 @@ class Terminal:
                     struct.pack("HHHH", 50, columns, 0, 0))
         self.master = master
         self.output = b""
+        self.slave_name = os.ttyname(slave)
         self.process = subprocess.Popen(
             [PYTHON, PYDOCKER, *args], stdin=slave, stdout=slave,
             stderr=slave, env=env, start_new_session=True)
         os.close(slave)
 
-    def read_until(self, wanted, timeout=60):
-        """Read until ``wanted`` (bytes) has appeared; return all so far."""
+    def read_until(self, wanted, timeout=60, after=0):
+        """Read until ``wanted`` (bytes) has appeared (past the first
+        ``after`` bytes of output); return all so far."""
         deadline = time.monotonic() + timeout
-        while wanted not in self.output:
+        while wanted not in self.output[after:]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"no {wanted!r} on the terminal; "
@@ -3555,6 +3557,23 @@ class Terminal:
 
     def type(self, data):
         os.write(self.master, data)
+
+    def wait(self, timeout=60):
+        """Read until the process has exited; return its exit code."""
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if ready and not self._read_some():
+                break
+        return self.process.wait(timeout=max(1, deadline - time.monotonic()))
+
+    def modes(self):
+        """Return the terminal's termios attributes, as left behind."""
+        fd = os.open(self.slave_name, os.O_RDWR | os.O_NOCTTY)
+        try:
+            return termios.tcgetattr(fd)
+        finally:
+            os.close(fd)
 
     def finish(self, timeout=60):
         """Read to the end and return the exit code."""
@@ -3933,3 +3952,742 @@ class TestCmdSystem:
         assert text(done.stderr) == (
             "Cannot connect to the Docker daemon at "
             f"unix://{tmp_path}/none.sock. Is the docker daemon running?\n")
+
+
+# =========================================================================
+# Containers against the real engine: run, attach, exec, logs
+# =========================================================================
+
+def inspect_container(engine, name):
+    """Return the engine's description of a container (reference CLI)."""
+    return json.loads(engine.docker("inspect", "--type", "container",
+                                    name).stdout)[0]
+
+
+def container_exists(engine, name):
+    return engine.docker("inspect", "--type", "container", name,
+                         check=False).returncode == 0
+
+
+@pytest.fixture()
+def names(engine, request):
+    """Make container names for one test; remove those containers after.
+    """
+    made = []
+
+    def make(suffix=""):
+        name = f"pytest-{request.node.name[5:40]}{suffix}"
+        name = re.sub(r"[^a-zA-Z0-9_.-]", "-", name)
+        made.append(name)
+        return name
+    yield make
+    if made:
+        engine.docker("rm", "-f", "-v", *made, check=False)
+
+
+def run_in_busybox(env, busybox_image, *args, input=None, flags=()):
+    """``pydocker run --rm --network none [flags] busybox ARGS``."""
+    return run_pydocker(env, "run", "--rm", "--network", "none", *flags,
+                        busybox_image, *args, input=input)
+
+
+class TestCmdRun:
+    """``run`` and ``create`` in the real engine."""
+
+    def test_run_copies_piped_stdin_and_exits_0(self, engine, env,
+                                                busybox_image, names):
+        name = names()
+        done = run_pydocker(env, "run", "-i", "--rm", "--name", name,
+                            "--network", "none", busybox_image, "cat",
+                            input=b"hello\n")
+        assert (done.returncode, done.stdout, done.stderr) == (
+            0, b"hello\n", b"")
+        assert not container_exists(engine, name)
+
+    def test_run_large_stdin_comes_back_whole(self, env, busybox_image):
+        data = bytes(range(256)) * 4096 + ODD_BYTES
+        done = run_in_busybox(env, busybox_image, "cat", input=data,
+                              flags=["-i"])
+        assert done.returncode == 0, text(done.stderr)
+        assert done.stdout == data
+
+    def test_run_exit_code_is_the_containers(self, engine, env,
+                                             busybox_image, names):
+        name = names()
+        done = run_in_busybox(env, busybox_image, "sh", "-c", "exit 3",
+                              flags=["--name", name])
+        assert (done.returncode, done.stdout, done.stderr) == (3, b"", b"")
+        assert not container_exists(engine, name)
+
+    def test_run_without_rm_keeps_exited_container(self, engine, env,
+                                                   busybox_image, names):
+        name = names()
+        done = run_pydocker(env, "run", "--name", name, "--network", "none",
+                            busybox_image, "sh", "-c", "echo kept; exit 2")
+        assert (done.returncode, done.stdout) == (2, b"kept\n")
+        state = inspect_container(engine, name)["State"]
+        assert (state["Status"], state["ExitCode"]) == ("exited", 2)
+
+    @pytest.mark.parametrize("command, code", [
+        (["nosuch-command"], 127), (["/etc"], 126),
+    ], ids=["missing-127", "directory-126"])
+    def test_run_entrypoint_that_cannot_start(self, engine, env,
+                                              busybox_image, names,
+                                              command, code):
+        name = names()
+        done = run_in_busybox(env, busybox_image, *command,
+                              flags=["--name", name])
+        assert done.returncode == code
+        line = assert_one_clean_line(done.stderr)
+        assert line.startswith("Error response from daemon: ")
+        # --rm: the engine removes a container that failed to start.
+        assert not container_exists(engine, name)
+
+    def test_run_output_is_byte_exact(self, env, busybox_image):
+        # A euro sign cut between two writes, then bytes that are not UTF-8.
+        script = ("printf '\\342\\202'; sleep 0.1; "
+                  "printf '\\254\\377\\376\\000\\n'")
+        done = run_in_busybox(env, busybox_image, "sh", "-c", script)
+        assert done.returncode == 0, text(done.stderr)
+        assert done.stdout == ODD_BYTES
+
+    def test_run_stdout_and_stderr_land_on_their_streams(self, env,
+                                                         busybox_image):
+        done = run_in_busybox(env, busybox_image, "sh", "-c",
+                              "echo out; echo err >&2; echo out2")
+        assert (done.returncode, done.stdout, done.stderr) == (
+            0, b"out\nout2\n", b"err\n")
+
+    def test_run_attach_only_stderr(self, env, busybox_image):
+        done = run_in_busybox(env, busybox_image, "sh", "-c",
+                              "echo out; echo err >&2",
+                              flags=["-a", "stderr"])
+        assert (done.returncode, done.stdout, done.stderr) == (
+            0, b"", b"err\n")
+
+    def test_run_tty_without_terminal_gives_raw_output(self, env,
+                                                       busybox_image):
+        done = run_in_busybox(env, busybox_image, "sh", "-c",
+                              "echo out; echo err >&2", flags=["-t"])
+        assert done.returncode == 0, text(done.stderr)
+        # One stream, with the terminal's line endings.
+        assert (done.stdout, done.stderr) == (b"out\r\nerr\r\n", b"")
+
+    def test_run_detached_prints_id_of_running_container(
+            self, engine, env, busybox_image, names):
+        name = names()
+        done = run_pydocker(env, "run", "-d", "--name", name, "--network",
+                            "none", busybox_image, "sleep", "60")
+        assert done.returncode == 0, text(done.stderr)
+        info = inspect_container(engine, name)
+        assert done.stdout == info["Id"].encode() + b"\n"
+        assert info["State"]["Running"]
+
+    def test_run_environment_user_workdir_hostname(
+            self, env, busybox_image, tmp_path):
+        env_file = tmp_path / "env"
+        env_file.write_text("# a comment\nFROM_FILE=file value\n")
+        env = dict(env, PYTEST_PASSED="passed through")
+        done = run_in_busybox(
+            env, busybox_image, "sh", "-c",
+            'echo "$A|$FROM_FILE|$PYTEST_PASSED"; pwd; id -u; hostname',
+            flags=["-e", "A=1", "--env-file", str(env_file), "-e",
+                   "PYTEST_PASSED", "-w", "/tmp", "-u", "65534", "-h",
+                   "pyhost"])
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout).splitlines() == [
+            "1|file value|passed through", "/tmp", "65534", "pyhost"]
+
+    def test_run_entrypoint_flag_replaces_image_command(self, env,
+                                                        busybox_image):
+        done = run_in_busybox(env, busybox_image, "one", "two",
+                              flags=["--entrypoint", "echo"])
+        assert (done.returncode, done.stdout) == (0, b"one two\n")
+
+    def test_run_bind_volume_and_mount_reach_the_host(
+            self, env, busybox_image, tmp_path):
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "given.txt").write_text("from host\n")
+        (tmp_path / "out").mkdir()
+        done = run_in_busybox(
+            env, busybox_image, "sh", "-c",
+            "cat /in/given.txt; echo written > /out/made.txt; "
+            "echo no > /in/refused 2>/dev/null || echo read-only",
+            flags=["-v", f"{tmp_path}/in:/in:ro", "--mount",
+                   f"type=bind,source={tmp_path}/out,target=/out"])
+        assert done.returncode == 0, text(done.stderr)
+        assert done.stdout == b"from host\nread-only\n"
+        assert (tmp_path / "out" / "made.txt").read_text() == "written\n"
+        assert not (tmp_path / "in" / "refused").exists()
+
+    def test_run_read_only_with_tmpfs(self, env, busybox_image):
+        done = run_in_busybox(
+            env, busybox_image, "sh", "-c",
+            "echo ok > /scratch/f && cat /scratch/f; "
+            "touch /rootfile 2>/dev/null || echo root-refused",
+            flags=["--read-only", "--tmpfs", "/scratch"])
+        assert done.returncode == 0, text(done.stderr)
+        assert done.stdout == b"ok\nroot-refused\n"
+
+    def test_run_add_host_and_init(self, env, busybox_image):
+        done = run_in_busybox(
+            env, busybox_image, "sh", "-c",
+            "grep pyhost /etc/hosts; cat /proc/1/comm",
+            flags=["--add-host", "pyhost:10.1.2.3", "--init"])
+        assert done.returncode == 0, text(done.stderr)
+        lines = text(done.stdout).splitlines()
+        assert lines[0].split() == ["10.1.2.3", "pyhost"]
+        assert lines[1] != "sh"  # PID 1 is the init process
+
+    def test_create_stores_what_the_sandbox_cannot_run(
+            self, engine, env, busybox_image, names, tmp_path):
+        name = names()
+        done = run_pydocker(
+            env, "create", "--name", name, "--network", "none",
+            "--privileged", "--ulimit", "nofile=2048:4096", "-m", "64m",
+            "--cpus", "1.5", "--cap-add", "NET_ADMIN", "--cap-drop",
+            "CHOWN", "--restart", "on-failure:3", "-l", "team=py",
+            "--log-driver", "json-file", "--log-opt", "max-size=1m",
+            "--health-cmd", "true", "--health-interval", "5s",
+            "--health-retries", "2", "--health-timeout", "1s",
+            "--health-start-period", "1m", "--stop-signal", "SIGUSR1",
+            "--stop-timeout", "7", "-p", "127.0.0.1:8080:80/udp",
+            "--expose", "90", "-P", "--tmpfs", "/run:size=1m",
+            "--mount", "type=volume,target=/data", busybox_image, "true")
+        assert done.returncode == 0, text(done.stderr)
+        info = inspect_container(engine, name)
+        assert done.stdout == info["Id"].encode() + b"\n"
+        host, config = info["HostConfig"], info["Config"]
+        assert info["State"]["Status"] == "created"
+        assert host["Privileged"] is True
+        assert host["Ulimits"] == [{"Name": "nofile", "Soft": 2048,
+                                    "Hard": 4096}]
+        assert (host["Memory"], host["NanoCpus"]) == (64 << 20, 1500000000)
+        assert (host["CapAdd"], host["CapDrop"]) == (["NET_ADMIN"],
+                                                     ["CHOWN"])
+        assert host["RestartPolicy"] == {"Name": "on-failure",
+                                         "MaximumRetryCount": 3}
+        assert host["LogConfig"] == {"Type": "json-file",
+                                     "Config": {"max-size": "1m"}}
+        assert host["PortBindings"] == {"80/udp": [
+            {"HostIp": "127.0.0.1", "HostPort": "8080"}]}
+        assert host["PublishAllPorts"] is True
+        assert host["Tmpfs"] == {"/run": "size=1m"}
+        assert host["Mounts"] == [{"Type": "volume", "Target": "/data"}]
+        assert config["Healthcheck"] == {
+            "Test": ["CMD-SHELL", "true"], "Interval": 5 * 10**9,
+            "Timeout": 10**9, "StartPeriod": 60 * 10**9, "Retries": 2}
+        assert config["Labels"] == {"team": "py"}
+        assert (config["StopSignal"], config["StopTimeout"]) == ("SIGUSR1",
+                                                                 7)
+        assert set(config["ExposedPorts"]) == {"80/udp", "90/tcp"}
+
+    def test_container_create_then_start_attached(self, engine, env,
+                                                  busybox_image, names):
+        name = names()
+        created = run_pydocker(env, "container", "create", "--name", name,
+                               "--network", "none", busybox_image, "sh",
+                               "-c", "echo started; exit 6")
+        assert created.returncode == 0, text(created.stderr)
+        assert inspect_container(engine, name)["State"]["Status"] == \
+            "created"
+        done = run_pydocker(env, "start", "-a", name)
+        assert (done.returncode, done.stdout) == (6, b"started\n")
+
+    def test_run_published_port_over_user_network(
+            self, engine, env, busybox_image, names):
+        name, network = names(), names("-net")
+        engine.docker("network", "create", network)
+        port = _free_port()
+        try:
+            done = run_pydocker(
+                env, "run", "-d", "--name", name, "--network", network,
+                "-p", f"127.0.0.1:{port}:80", busybox_image, "sh", "-c",
+                "mkdir /www; echo served > /www/index.html; "
+                "exec httpd -f -p 80 -h /www")
+            assert done.returncode == 0, text(done.stderr)
+            assert _http_body(f"http://127.0.0.1:{port}/") == b"served\n"
+            bindings = inspect_container(engine, name)["NetworkSettings"][
+                "Ports"]["80/tcp"]
+            assert bindings == [{"HostIp": "127.0.0.1",
+                                 "HostPort": str(port)}]
+        finally:
+            engine.docker("rm", "-f", name, check=False)
+            engine.docker("network", "rm", network, check=False)
+
+    def test_run_pulls_missing_image_progress_on_stderr(
+            self, engine, env, test_image):
+        remove_image(engine, test_image.name_plain)
+        done = run_pydocker(env, "run", "--rm", "--network", "none",
+                            test_image.name_plain)
+        assert done.returncode == 0, text(done.stderr)
+        # The image's CMD cats a file it holds; nothing else on stdout.
+        assert done.stdout == b"hello from pytest\n"
+        err = text(done.stderr)
+        assert err.startswith(f"Unable to find image "
+                              f"'{test_image.name_plain}' locally\n")
+        assert "Pull complete" in err
+        assert f"Digest: {test_image.digest}" in err
+        assert image_exists(engine, test_image.name_plain)
+
+    def test_run_pull_never_refuses_missing_image(self, engine, env,
+                                                  test_image):
+        remove_image(engine, test_image.name_plain)
+        done = run_pydocker(env, "run", "--rm", "--pull", "never",
+                            "--network", "none", test_image.name_plain)
+        assert done.returncode == 125
+        assert text(done.stderr) == ("Error response from daemon: No such "
+                                     f"image: {test_image.name_plain}\n")
+        assert not image_exists(engine, test_image.name_plain)
+
+    def test_run_cidfile(self, engine, env, busybox_image, names,
+                         tmp_path):
+        cidfile, name = tmp_path / "cid", names()
+        done = run_in_busybox(env, busybox_image, "true",
+                              flags=["--cidfile", str(cidfile), "--name",
+                                     name])
+        assert done.returncode == 0, text(done.stderr)
+        assert re.fullmatch(r"[0-9a-f]{64}", cidfile.read_text())
+        again = run_in_busybox(env, busybox_image, "true",
+                               flags=["--cidfile", str(cidfile), "--name",
+                                      name])
+        assert again.returncode == 125
+        assert text(again.stderr) == (
+            "container ID file found, make sure the other container isn't "
+            f"running or delete {cidfile}\n")
+        assert not container_exists(engine, name)
+
+    @pytest.mark.parametrize("flags, message", [
+        (["-p", "abc:80"], "invalid hostPort: abc"),
+        (["-m", "abc"], 'invalid argument "abc" for "-m, --memory" flag: '
+         "invalid size: 'abc'"),
+        (["--cpus", "x"], 'invalid argument "x" for "--cpus" flag: failed '
+         "to parse x as a rational number"),
+        (["--add-host", "foo:bar"], 'invalid argument "foo:bar" for '
+         '"--add-host" flag: invalid IP address in add-host: "bar"'),
+        (["--ulimit", "bogus=1"], 'invalid argument "bogus=1" for '
+         '"--ulimit" flag: invalid ulimit type: bogus'),
+        (["--restart", "always", "--rm"], "conflicting options: cannot "
+         "specify both --restart and --rm"),
+        (["--pull", "x"], "invalid pull option: 'x': must be one of "
+         '"always", "missing" or "never"'),
+        (["-a", "bogus"], 'invalid argument "bogus" for "-a, --attach" '
+         "flag: valid streams are STDIN, STDOUT and STDERR"),
+        (["--env-file", "/nonexistent/env"], "open /nonexistent/env: no "
+         "such file or directory"),
+        (["--mount", "type=bind"], 'invalid argument "type=bind" for '
+         '"--mount" flag: target is required'),
+        (["--health-interval", "x"], 'invalid argument "x" for '
+         '"--health-interval" flag: time: invalid duration "x"'),
+        (["--detach-keys", "ctrl-xx"], "invalid detach keys (ctrl-xx): "
+         "unknown key 'ctrl-xx'"),
+        (["--stop-timeout", "x"], 'invalid argument "x" for '
+         '"--stop-timeout" flag: strconv.ParseInt: parsing "x": invalid '
+         "syntax"),
+    ], ids=["port", "memory", "cpus", "add-host", "ulimit", "restart-rm",
+            "pull", "attach", "env-file", "mount", "health", "detach-keys",
+            "stop-timeout"])
+    def test_run_bad_values_exit_125_creating_nothing(
+            self, engine, env, busybox_image, names, flags, message):
+        name = names()
+        done = run_pydocker(env, "run", "--name", name, *flags,
+                            "--network", "none", busybox_image, "true")
+        assert done.returncode == 125
+        assert text(done.stderr) == (f"{message}\n"
+                                     "See 'pydocker run --help'.\n")
+        assert not container_exists(engine, name)
+
+    def test_run_engine_refusal_exits_125(self, engine, env, busybox_image,
+                                          names):
+        name = names()
+        done = run_pydocker(env, "run", "--name", name, "--network", "none",
+                            "-v", "/a:relative", busybox_image, "true")
+        assert done.returncode == 125
+        assert "mount path must be absolute" in assert_one_clean_line(
+            done.stderr)
+        assert not container_exists(engine, name)
+
+    def test_run_attach_with_detach_conflicts(self, env, busybox_image):
+        done = run_pydocker(env, "run", "-d", "-a", "stdout",
+                            busybox_image)
+        assert (done.returncode, text(done.stderr)) == (
+            1, "conflicting options: cannot specify both --attach and "
+            "--detach\n")
+
+    def test_run_forwards_signals_without_tty(self, engine, env,
+                                              busybox_image, names):
+        name = names()
+        process = subprocess.Popen(
+            [PYTHON, PYDOCKER, "run", "--rm", "--name", name, "--network",
+             "none", busybox_image, "sh", "-c",
+             'trap "echo got-term; exit 7" TERM; echo ready; '
+             "while true; do sleep 0.1; done"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            assert process.stdout.readline() == b"ready\n"
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=SUBPROCESS_TIMEOUT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert (process.returncode, out, err) == (7, b"got-term\n", b"")
+
+    @pytest.mark.parametrize("version", ["1.24", "1.29"])
+    def test_run_rm_at_old_api_versions(self, engine, config_dir,
+                                        busybox_image, names, version):
+        env = pydocker_env(engine, config_dir, DOCKER_API_VERSION=version)
+        name = names()
+        done = run_in_busybox(env, busybox_image, "sh", "-c",
+                              "echo old; exit 4", flags=["--name", name])
+        assert (done.returncode, done.stdout) == (4, b"old\n")
+        assert not container_exists(engine, name)
+
+
+def _http_body(url, attempts=100):
+    """GET ``url`` until the server in the container answers."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for _ in range(attempts):
+        try:
+            with opener.open(url, timeout=5) as response:
+                return response.read()
+        except OSError:
+            time.sleep(0.1)  # httpd may not listen yet
+    raise AssertionError(f"nothing answered at {url}")
+
+
+class TestCmdStartWaitRm:
+    """``start``, ``wait`` and ``rm`` and their ``container`` forms."""
+
+    def test_start_prints_names_and_runs(self, engine, env, busybox_image,
+                                         names):
+        first, second = names("-1"), names("-2")
+        for name in (first, second):
+            engine.docker("create", "--name", name, "--network", "none",
+                          busybox_image, "sleep", "60")
+        done = run_pydocker(env, "start", first, second)
+        assert (done.returncode, text(done.stdout)) == (
+            0, f"{first}\n{second}\n")
+        assert inspect_container(engine, first)["State"]["Running"]
+        assert inspect_container(engine, second)["State"]["Running"]
+
+    def test_start_goes_on_after_a_failure(self, engine, env, busybox_image,
+                                           names):
+        name = names()
+        engine.docker("create", "--name", name, "--network", "none",
+                      busybox_image, "sleep", "60")
+        done = run_pydocker(env, "container", "start", "pytest-nosuch",
+                            name)
+        assert done.returncode == 1
+        assert text(done.stdout) == f"{name}\n"
+        assert text(done.stderr) == (
+            "Error response from daemon: No such container: pytest-nosuch\n"
+            "Error: failed to start containers: pytest-nosuch\n")
+        assert inspect_container(engine, name)["State"]["Running"]
+
+    def test_start_interactive_copies_stdin(self, engine, env,
+                                            busybox_image, names):
+        name = names()
+        engine.docker("create", "-i", "--name", name, "--network", "none",
+                      busybox_image, "sh", "-c", "read line; echo got "
+                      "$line; exit 5")
+        done = run_pydocker(env, "start", "-ai", name, input=b"piped\n")
+        assert (done.returncode, done.stdout) == (5, b"got piped\n")
+
+    def test_start_attach_refuses_several(self, env):
+        done = run_pydocker(env, "start", "-a", "one", "two")
+        assert (done.returncode, text(done.stderr)) == (
+            1, "you cannot start and attach multiple containers at once\n")
+
+    def test_wait_prints_exit_codes_and_goes_on(self, engine, env,
+                                                busybox_image, names):
+        name = names()
+        engine.docker("run", "-d", "--name", name, "--network", "none",
+                      busybox_image, "sh", "-c", "sleep 0.5; exit 9")
+        done = run_pydocker(env, "container", "wait", name,
+                            "pytest-nosuch")
+        assert done.returncode == 1
+        assert done.stdout == b"9\n"
+        assert text(done.stderr) == ("Error response from daemon: No such "
+                                     "container: pytest-nosuch\n")
+
+    def test_rm_running_needs_force(self, engine, env, busybox_image,
+                                    names):
+        name = names()
+        engine.docker("run", "-d", "--name", name, "--network", "none",
+                      busybox_image, "sleep", "60")
+        refused = run_pydocker(env, "rm", name)
+        assert refused.returncode == 1
+        assert "Error response from daemon: " in assert_one_clean_line(
+            refused.stderr)
+        assert container_exists(engine, name)
+        done = run_pydocker(env, "rm", "pytest-nosuch", name, "-f")
+        assert done.returncode == 1
+        assert text(done.stdout) == f"{name}\n"
+        assert text(done.stderr) == ("Error response from daemon: No such "
+                                     "container: pytest-nosuch\n")
+        assert not container_exists(engine, name)
+
+    def test_rm_volumes_removes_anonymous_volume(self, engine, env,
+                                                 busybox_image, names):
+        name = names()
+        engine.docker("create", "--name", name, "-v", "/data", "--network",
+                      "none", busybox_image, "true")
+        volume = inspect_container(engine, name)["Mounts"][0]["Name"]
+        done = run_pydocker(env, "container", "rm", "-v", name)
+        assert (done.returncode, text(done.stdout)) == (0, f"{name}\n")
+        assert engine.docker("volume", "inspect", volume,
+                             check=False).returncode != 0
+
+
+class TestCmdAttach:
+    """``attach`` to running containers."""
+
+    def test_attach_streams_stdin_and_returns_exit_code(
+            self, engine, env, busybox_image, names):
+        name = names()
+        engine.docker("run", "-d", "-i", "--name", name, "--network",
+                      "none", busybox_image, "sh", "-c",
+                      "read line; echo got $line; echo err >&2; exit 9")
+        done = run_pydocker(env, "attach", name, input=b"typed\n")
+        assert (done.returncode, done.stdout, done.stderr) == (
+            9, b"got typed\n", b"err\n")
+        assert inspect_container(engine, name)["State"]["ExitCode"] == 9
+
+    def test_attach_stopped_container_is_refused(self, engine, env,
+                                                 busybox_image, names):
+        name = names()
+        engine.docker("create", "--name", name, "--network", "none",
+                      busybox_image, "true")
+        done = run_pydocker(env, "container", "attach", name)
+        assert (done.returncode, text(done.stderr)) == (
+            1, "You cannot attach to a stopped container, start it first\n")
+
+
+class TestCmdExec:
+    """``exec`` in a running container."""
+
+    @pytest.fixture()
+    def running(self, engine, busybox_image, names):
+        name = names()
+        engine.docker("run", "-d", "--name", name, "--network", "none",
+                      busybox_image, "sleep", "600")
+        return name
+
+    def test_exec_exit_code_and_streams(self, env, running):
+        done = run_pydocker(env, "exec", running, "sh", "-c",
+                            "echo out; echo err >&2; exit 5")
+        assert (done.returncode, done.stdout, done.stderr) == (
+            5, b"out\n", b"err\n")
+
+    def test_exec_interactive_stdin_half_closed(self, env, running):
+        data = b"line one\n" + ODD_BYTES
+        done = run_pydocker(env, "exec", "-i", running, "cat", input=data)
+        assert (done.returncode, done.stdout) == (0, data)
+
+    def test_exec_env_user_workdir(self, env, running):
+        done = run_pydocker(env, "container", "exec", "-e", "A=1", "-u",
+                            "65534", "-w", "/tmp", running, "sh", "-c",
+                            'echo "$A $(id -u) $(pwd)"')
+        assert (done.returncode, done.stdout) == (0, b"1 65534 /tmp\n")
+
+    def test_exec_detached_runs_in_background(self, engine, env, running):
+        done = run_pydocker(env, "exec", "-d", running, "sh", "-c",
+                            "echo made > /tmp/detached")
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+        for _ in range(100):
+            found = engine.docker("exec", running, "cat", "/tmp/detached",
+                                  check=False)
+            if found.returncode == 0:
+                break
+            time.sleep(0.05)  # the exec runs on its own
+        assert found.stdout == b"made\n"
+
+    def test_exec_missing_command_exits_as_docker(self, engine, env,
+                                                  running):
+        done = run_pydocker(env, "exec", running, "nosuch-command")
+        theirs = engine.docker("exec", running, "nosuch-command",
+                               check=False)
+        assert done.returncode == theirs.returncode
+        assert done.returncode in (126, 127)
+        assert b"executable file not found" in done.stdout + done.stderr
+
+    def test_exec_in_stopped_container(self, engine, env, busybox_image,
+                                       names):
+        name = names()
+        engine.docker("create", "--name", name, "--network", "none",
+                      busybox_image, "true")
+        done = run_pydocker(env, "exec", name, "true")
+        assert done.returncode == 1
+        assert assert_one_clean_line(done.stderr).endswith(
+            "is not running")
+
+
+class TestCmdLogs:
+    """``logs`` of real containers, small and very large."""
+
+    @pytest.fixture(scope="class")
+    def logged(self, engine, busybox_image):
+        name = "pytest-logs-small"
+        engine.docker("run", "--name", name, "--network", "none",
+                      busybox_image, "sh", "-c",
+                      "for i in 1 2 3 4; do echo out$i; echo err$i >&2; "
+                      "done; printf '\\342\\202'; printf '\\254\\377\\n'")
+        yield name
+        engine.docker("rm", "-f", name, check=False)
+
+    @pytest.fixture(scope="class")
+    def big(self, engine, busybox_image):
+        """A container that wrote 100 MB of 1000-byte lines, and ended."""
+        name = "pytest-logs-big"
+        engine.docker("run", "-d", "--name", name, "--network", "none",
+                      busybox_image, "sh", "-c",
+                      "head -c 100000000 /dev/zero | tr '\\0' x | "
+                      "fold -w 999")
+        yield name
+        engine.docker("rm", "-f", name, check=False)
+
+    def test_logs_split_streams_byte_exact(self, engine, env, logged):
+        done = run_pydocker(env, "logs", logged)
+        assert done.returncode == 0
+        # The json-file driver stores text: it keeps the euro sign whole
+        # and turns the stray byte into U+FFFD.  Docker shows the same.
+        assert done.stdout == b"out1\nout2\nout3\nout4\n\xe2\x82\xac" \
+            b"\xef\xbf\xbd\n"
+        assert done.stderr == b"err1\nerr2\nerr3\nerr4\n"
+        theirs = engine.docker("logs", logged)
+        assert (done.stdout, done.stderr) == (theirs.stdout, theirs.stderr)
+
+    def test_logs_tail_and_timestamps(self, engine, env, logged):
+        done = run_pydocker(env, "container", "logs", "--tail", "2", "-t",
+                            logged)
+        assert done.returncode == 0, text(done.stderr)
+        # The tail counts the lines of both streams together.
+        lines = (done.stdout + done.stderr).splitlines()
+        assert len(lines) == 2
+        for line in lines:
+            assert re.match(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z ", line)
+        theirs = engine.docker("logs", "--tail", "2", "-t", logged)
+        assert (done.stdout, done.stderr) == (theirs.stdout, theirs.stderr)
+
+    def test_logs_since_and_until(self, engine, env, logged):
+        created = inspect_container(engine, logged)["Created"]
+        before = run_pydocker(env, "logs", "--until", "2000-01-01", logged)
+        assert (before.returncode, before.stdout) == (0, b"")
+        since = run_pydocker(env, "logs", "--since", created[:19] + "Z",
+                             logged)
+        assert since.stdout.startswith(b"out1\n")
+        future = run_pydocker(env, "logs", "--since", "-1h", logged)
+        assert (future.returncode, future.stdout) == (0, b"")
+
+    def test_logs_missing_container(self, env):
+        done = run_pydocker(env, "logs", "pytest-nosuch")
+        assert (done.returncode, text(done.stderr)) == (
+            1, "Error response from daemon: No such container: "
+            "pytest-nosuch\n")
+
+    def test_logs_follow_100mb_with_flat_memory(self, env, big):
+        process = subprocess.Popen([PYTHON, PYDOCKER, "logs", "-f", big],
+                                   stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=env)
+        total, other_bytes, peak_kb = 0, 0, 0
+        for chunk in iter(lambda: process.stdout.read(1 << 20), b""):
+            total += len(chunk)
+            other_bytes += len(chunk) - chunk.count(b"x") - \
+                chunk.count(b"\n")
+            # The high-water mark of the process since its exec (the
+            # rusage of a child forked from pytest would count pytest's
+            # pages from before the exec).
+            peak_kb = max(peak_kb, _high_water_kb(process.pid))
+        err = process.stderr.read()
+        assert (process.wait(timeout=SUBPROCESS_TIMEOUT), err) == (0, b"")
+        assert (total, other_bytes) == (100100100, 0)  # 100000 lines
+        assert 0 < peak_kb < 60 * 1024, peak_kb
+
+    def test_logs_cut_short_by_head_is_quiet(self, env, big):
+        done = subprocess.run(
+            ["sh", "-c", f"{shlex.quote(PYTHON)} {shlex.quote(PYDOCKER)} "
+             f"logs {big} | head -1"],
+            capture_output=True, env=env, timeout=SUBPROCESS_TIMEOUT)
+        assert done.returncode == 0
+        assert done.stdout == b"x" * 999 + b"\n"
+        assert done.stderr == b""
+
+
+def _high_water_kb(pid):
+    """Return a live process's peak resident memory in kB (0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class TestTerminalSessions:
+    """``run -it``, ``attach`` and ``exec -it`` under a pseudo-terminal."""
+
+    @staticmethod
+    def assert_sane(terminal):
+        modes = terminal.modes()
+        assert modes[3] & termios.ECHO and modes[3] & termios.ICANON
+        assert modes[3] & termios.ISIG and modes[1] & termios.OPOST
+
+    def test_run_detach_attach_exit(self, engine, env, busybox_image,
+                                    names):
+        name = names()
+        terminal = Terminal(env, "run", "-it", "--name", name, "--network",
+                            "none", busybox_image, "sh", columns=123)
+        terminal.read_until(b"# ")
+        terminal.type(b"stty size; echo $((40 + 2))x\r")
+        terminal.read_until(b"42x")
+        assert b"50 123\r\n" in terminal.output  # resized at start
+        terminal.type(b"\x10\x11")  # ctrl-p ctrl-q
+        assert terminal.wait() == 0
+        self.assert_sane(terminal)
+        terminal.finish()
+        assert inspect_container(engine, name)["State"]["Running"]
+
+        again = Terminal(env, "attach", name)
+        again.type(b"echo $((50 + 5))y\r")
+        again.read_until(b"55y")
+        again.type(b"exit 3\r")
+        assert again.wait() == 3
+        self.assert_sane(again)
+        again.finish()
+        assert inspect_container(engine, name)["State"]["ExitCode"] == 3
+
+    def test_ctrl_c_reaches_the_container_shell(self, engine, env,
+                                                busybox_image, names):
+        name = names()
+        terminal = Terminal(env, "run", "-it", "--rm", "--name", name,
+                            "--network", "none", busybox_image, "sh")
+        terminal.read_until(b"# ")
+        mark = len(terminal.output)
+        terminal.type(b"echo abandoned")
+        terminal.read_until(b"abandoned", after=mark)
+        # A byte for the shell's line editor, not a SIGINT for us.
+        terminal.type(b"\x03")
+        terminal.read_until(b"# ", after=mark)
+        terminal.type(b"echo $((6 * 7))z\r")
+        terminal.read_until(b"42z\r\n")
+        assert b"\nabandoned\r\n" not in terminal.output
+        assert terminal.process.poll() is None
+        terminal.type(b"exit\r")
+        assert terminal.wait() == 0
+        self.assert_sane(terminal)
+        terminal.finish()
+
+    def test_exec_tty_session(self, engine, env, busybox_image, names):
+        name = names()
+        engine.docker("run", "-d", "--name", name, "--network", "none",
+                      busybox_image, "sleep", "600")
+        terminal = Terminal(env, "exec", "-it", name, "sh", columns=99)
+        terminal.read_until(b"# ")
+        terminal.type(b"stty size; exit 4\r")
+        terminal.read_until(b"50 99")
+        assert terminal.wait() == 4
+        self.assert_sane(terminal)
+        terminal.finish()
