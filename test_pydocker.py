@@ -4226,8 +4226,10 @@ class TestCmdRun:
         err = text(done.stderr)
         assert err.startswith(f"Unable to find image "
                               f"'{test_image.name_plain}' locally\n")
-        assert "Pull complete" in err
+        assert "v1: Pulling from pytest/multi\n" in err
         assert f"Digest: {test_image.digest}" in err
+        assert f"Status: Downloaded newer image for {test_image.name_plain}" \
+            in err
         assert image_exists(engine, test_image.name_plain)
 
     def test_run_pull_never_refuses_missing_image(self, engine, env,
@@ -4446,9 +4448,12 @@ class TestCmdAttach:
     def test_attach_streams_stdin_and_returns_exit_code(
             self, engine, env, busybox_image, names):
         name = names()
-        engine.docker("run", "-d", "-i", "--name", name, "--network",
-                      "none", busybox_image, "sh", "-c",
+        # Created with -i, so the engine closes its stdin when ours ends
+        # (StdinOnce); then started with nothing attached.
+        engine.docker("create", "-i", "--name", name, "--network", "none",
+                      busybox_image, "sh", "-c",
                       "read line; echo got $line; echo err >&2; exit 9")
+        engine.docker("start", name)
         done = run_pydocker(env, "attach", name, input=b"typed\n")
         assert (done.returncode, done.stdout, done.stderr) == (
             9, b"got typed\n", b"err\n")
