@@ -3988,6 +3988,10 @@ class DockerCli:
             raise DockerError("conflicting options: cannot specify both "
                               "--attach and --detach")
         keys = self._detach_keys(options.detach_keys.value)
+        if not detach:
+            self._check_terminal(options.interactive.value or "stdin" in
+                                 options.attach_streams(),
+                                 options.tty.value)
         # Before API 1.30 a wait cannot outlast the engine's own removal,
         # so the container is removed from here after its end.
         remove_here = (options.rm.value and not detach
@@ -4072,6 +4076,16 @@ class DockerCli:
         except DockerError as error:
             error.exit_code = start_exit_code(error.message)
             raise
+
+    def _check_terminal(self, stdin, tty):
+        """Refuse to join our input to a container's terminal when our
+        input is not a terminal, as docker does.
+
+        Raises:
+            DockerError: ``the input device is not a TTY``.
+        """
+        if stdin and tty and not self.stdin_tty:
+            raise DockerError("the input device is not a TTY")
 
     def _detach_keys(self, text):
         """Return ``(bytes, text)`` of the detach keys; the text is None
@@ -4233,6 +4247,7 @@ class DockerCli:
             streams = {"stdout", "stderr"}
             if interactive.value and config.get("OpenStdin"):
                 streams.add("stdin")
+            self._check_terminal("stdin" in streams, config.get("Tty"))
             removed = (info.get("HostConfig") or {}).get("AutoRemove")
             return self._attached(info["Id"], bool(config.get("Tty")),
                                   streams, detach_keys, True,
@@ -4275,6 +4290,7 @@ class DockerCli:
         streams = {"stdout", "stderr"}
         if config.get("OpenStdin") and not no_stdin.value:
             streams.add("stdin")
+        self._check_terminal("stdin" in streams, config.get("Tty"))
         return self._attached(info["Id"], bool(config.get("Tty")), streams,
                               detach_keys, sig_proxy.value)
 
@@ -4374,6 +4390,7 @@ class DockerCli:
         self.parse(flags, args, minimum=2)
         detach_keys = self._detach_keys(keys.value)
         attached = not detach.value
+        self._check_terminal(interactive.value and attached, tty.value)
         config = {
             "Cmd": flags.args[1:], "Tty": tty.value,
             "AttachStdin": interactive.value and attached,

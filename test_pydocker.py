@@ -4309,6 +4309,17 @@ class TestCmdRun:
             done.stderr)
         assert not container_exists(engine, name)
 
+    @pytest.mark.parametrize("args", [
+        ["run", "-it", "--rm", "busybox"], ["exec", "-it", "any", "sh"],
+    ], ids=["run", "exec"])
+    def test_tty_with_input_not_a_terminal_is_refused(self, engine, env,
+                                                      args):
+        before = engine.docker("ps", "-aq").stdout
+        done = run_pydocker(env, *args, input=b"")
+        assert (done.returncode, text(done.stderr)) == (
+            1, "the input device is not a TTY\n")
+        assert engine.docker("ps", "-aq").stdout == before
+
     def test_run_attach_with_detach_conflicts(self, env, busybox_image):
         done = run_pydocker(env, "run", "-d", "-a", "stdout",
                             busybox_image)
@@ -4649,6 +4660,21 @@ class TestTerminalSessions:
         terminal.type(b"stty size; echo $((40 + 2))x\r")
         terminal.read_until(b"42x")
         assert b"50 123\r\n" in terminal.output  # resized at start
+        fcntl.ioctl(terminal.master, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", 30, 77, 0, 0))
+        terminal.process.send_signal(signal.SIGWINCH)
+        for attempt in range(50):
+            # The resize and the typed command travel apart: ask again
+            # until the shell has seen the new size.
+            mark = len(terminal.output)
+            terminal.type(f"stty size; echo done$((1000 + {attempt}))\r"
+                          .encode())
+            terminal.read_until(f"done{1000 + attempt}\r\n".encode(),
+                                after=mark)
+            if b"30 77\r\n" in terminal.output[mark:]:
+                break
+            time.sleep(0.05)
+        assert b"30 77\r\n" in terminal.output[mark:]
         terminal.type(b"\x10\x11")  # ctrl-p ctrl-q
         assert terminal.wait() == 0
         self.assert_sane(terminal)
