@@ -1207,10 +1207,10 @@ class Client:
         if condition:
             self.require_version("1.30", "waiting for a condition")
             params["condition"] = condition
-        connection = self._open_own_connection()
-        return PendingAnswer(connection, self._url(
-            f"/containers/{quote(container)}/wait", params),
-            dict(self.headers), self._api_error)
+        target = self._url(f"/containers/{quote(container)}/wait", params)
+        log.debug("request: POST %s (answer read later)", target)
+        return PendingAnswer(self._open_own_connection(), target,
+                             dict(self.headers), self._api_error)
 
     def remove_container(self, container, force=False, volumes=False,
                          link=False):
@@ -4009,7 +4009,7 @@ class DockerCli:
             container, config["Tty"], streams, keys,
             options.sig_proxy.value, "removed" if auto_remove
             else "next-exit", start=True)
-        if remove_here and code is not None:
+        if remove_here and code is not None:  # None: the user detached
             self.client.remove_container(container, volumes=True)
         return code or 0
 
@@ -4103,7 +4103,7 @@ class DockerCli:
     def _attached(self, container, tty, streams, keys, sig_proxy,
                   condition=None, start=False):
         """Attach to a container (start it), copy its streams, and return
-        its exit code, or 0 when the user detached.
+        its exit code, or None when the user detached.
 
         Args:
             streams: the names of the streams to attach.
@@ -4134,7 +4134,7 @@ class DockerCli:
             if detached and waiter is not None:
                 waiter.close()
         if detached:
-            return 0
+            return None
         status = waiter.result() if waiter else client.wait(container)
         return int((status or {}).get("StatusCode") or 0)
 
@@ -4252,7 +4252,7 @@ class DockerCli:
             return self._attached(info["Id"], bool(config.get("Tty")),
                                   streams, detach_keys, True,
                                   "removed" if removed else "next-exit",
-                                  start=True)
+                                  start=True) or 0
         failed = []
         for name in flags.args:
             try:
@@ -4292,7 +4292,7 @@ class DockerCli:
             streams.add("stdin")
         self._check_terminal("stdin" in streams, config.get("Tty"))
         return self._attached(info["Id"], bool(config.get("Tty")), streams,
-                              detach_keys, sig_proxy.value)
+                              detach_keys, sig_proxy.value) or 0
 
     def cmd_wait(self, *args):
         """Wait for containers to stop; print each one's exit code."""

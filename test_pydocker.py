@@ -4690,6 +4690,24 @@ class TestTerminalSessions:
         again.finish()
         assert inspect_container(engine, name)["State"]["ExitCode"] == 3
 
+    @pytest.mark.parametrize("extra, flags, keys", [
+        ({"DOCKER_API_VERSION": "1.29"}, ["--rm"], b"\x10\x11"),
+        ({}, ["--detach-keys", "ctrl-a,x"], b"\x01x"),
+    ], ids=["old-api-rm", "custom-keys"])
+    def test_detach_leaves_container_running(self, engine, config_dir,
+                                             busybox_image, names, extra,
+                                             flags, keys):
+        env = pydocker_env(engine, config_dir, **extra)
+        name = names()
+        terminal = Terminal(env, "run", "-it", *flags, "--name", name,
+                            "--network", "none", busybox_image, "sh")
+        terminal.read_until(b"# ")
+        terminal.type(keys)
+        assert terminal.wait() == 0
+        self.assert_sane(terminal)
+        terminal.finish()
+        assert inspect_container(engine, name)["State"]["Running"]
+
     def test_ctrl_c_reaches_the_container_shell(self, engine, env,
                                                 busybox_image, names):
         name = names()
