@@ -30,9 +30,11 @@ by name.  The file reads top to bottom in dependency order:
     Formatting       sizes, durations, tables, JSON re-indenting
     Templates        --format: a Go text/template subset, table alignment
     Stream rendering JSON progress messages on a terminal and off it
+    Attached streams hijacked connections, frames, raw terminal, detach keys
     References       image references and registry keys
     Auth and config  config.json, credential helpers, X-Registry-Auth
     Build context    .dockerignore rules, the context as a streamed tar
+    Container options create/run flags checked and turned into a config
     DockerCli        the commands
     main             the process entry point
 """
@@ -73,6 +75,7 @@ __all__ = [
 ]
 
 import base64
+import contextlib
 import http.client
 import json
 import logging
@@ -110,6 +113,11 @@ HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 STREAM_CHUNK = 1 << 16
 # A JSON message larger than this, still unfinished, means a broken stream.
 MAX_JSON_MESSAGE = 16 << 20
+
+# Signals passed on to an attached container without a terminal, as
+# docker's --sig-proxy does (SIGCHLD, SIGPIPE, SIGWINCH... are ours).
+PROXIED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1",
+                   "SIGUSR2", "SIGALRM")
 
 log = logging.getLogger("pydocker")
 
@@ -1546,6 +1554,189 @@ class Client:
         read_all(response)
         self._response = None
 
+
+    def create_container(self, config, name=None, platform=None):
+        """Create a container; return ``{"Id", "Warnings"}``.
+
+        Args:
+            config: the engine's container config, ``HostConfig`` included.
+            name: the container's name, or None for a generated one.
+            platform: e.g. ``linux/amd64`` (API 1.41), or None.
+        """
+        if platform:
+            self.require_version("1.41", "--platform")
+        return self._post("/containers/create",
+                          {"name": name or None, "platform": platform},
+                          body=config)
+
+    def start(self, container):
+        """Start a container (a running one is left as it is)."""
+        self._post(f"/containers/{quote(container)}/start")
+
+    def wait(self, container, condition=None):
+        """Wait until a container stops; return ``{"StatusCode", ...}``.
+
+        Args:
+            condition: ``not-running`` (the default), ``next-exit`` or
+                ``removed`` (API 1.30).
+        """
+        return self.wait_later(container, condition).result()
+
+    def wait_later(self, container, condition=None):
+        """Ask the engine to wait for a container, on a connection of its
+        own, and return a ``PendingAnswer`` at once.
+
+        The wait is registered before anything else is sent, so that a
+        container that ends (and is removed) quickly is not missed.
+        """
+        params = {}
+        if condition:
+            self.require_version("1.30", "waiting for a condition")
+            params["condition"] = condition
+        target = self._url(f"/containers/{quote(container)}/wait", params)
+        log.debug("request: POST %s (answer read later)", target)
+        return PendingAnswer(self._open_own_connection(), target,
+                             dict(self.headers), self._api_error)
+
+    def remove_container(self, container, force=False, volumes=False,
+                         link=False):
+        """Remove a container (``-f`` kills a running one first)."""
+        self._delete(f"/containers/{quote(container)}",
+                     {"force": force, "v": volumes, "link": link})
+
+    def resize(self, container, height, width):
+        """Set the size of a container's terminal."""
+        self._post(f"/containers/{quote(container)}/resize",
+                   {"h": height, "w": width})
+
+    def logs(self, container, stdout=True, stderr=True, follow=False,
+             timestamps=False, tail=None, since=None, until=None,
+             details=False, tty=None):
+        """Yield a container's logs as ``(stream_number, bytes)``.
+
+        Stream 1 is stdout and 2 is stderr; a container with a terminal
+        has one stream, given as 1.
+
+        Args:
+            tail: the number of lines from the end, or ``"all"``.
+            since, until: Unix times as text (see ``parse_timestamp``).
+            tty: the container's ``Tty``; None asks the engine.
+        """
+        if tty is None:
+            tty = container_tty(self.inspect_container(container))
+        if until:
+            self.require_version("1.35", "--until")
+        response = self.request("GET", f"/containers/{quote(container)}/logs",
+                                {"stdout": stdout, "stderr": stderr,
+                                 "follow": follow, "timestamps": timestamps,
+                                 "tail": tail, "since": since,
+                                 "until": until, "details": details},
+                                stream=True)
+        yield from demultiplex(lambda: _read_chunk(response), tty)
+        self._response = None
+
+    def attach(self, container, stdin=False, stdout=True, stderr=True,
+               logs=False, detach_keys=None):
+        """Attach to a container's streams; return a ``Hijacked`` stream.
+
+        Whether its output is multiplexed depends on the container's
+        ``Tty`` (see ``demultiplex``), never on what the engine says.
+        """
+        return self._hijack("POST", f"/containers/{quote(container)}/attach",
+                            {"stream": True, "stdin": stdin,
+                             "stdout": stdout, "stderr": stderr,
+                             "logs": logs, "detachKeys": detach_keys})
+
+    # Exec ------------------------------------------------------------------
+
+    def exec_create(self, container, config):
+        """Set up a command to run in a container; return ``{"Id"}``.
+
+        Args:
+            config: ``{"Cmd", "AttachStdin", "Tty", "Env", ...}``.
+        """
+        if config.get("Env"):
+            self.require_version("1.25", "exec with environment variables")
+        if config.get("WorkingDir"):
+            self.require_version("1.35", "exec --workdir")
+        return self._post(f"/containers/{quote(container)}/exec",
+                          body=config)
+
+    def exec_start(self, exec_id, detach=False, tty=False):
+        """Start an exec; return its ``Hijacked`` stream, or None if
+        ``detach`` is true."""
+        body = {"Detach": detach, "Tty": tty}
+        if detach:
+            self._post(f"/exec/{quote(exec_id)}/start", body=body)
+            return None
+        return self._hijack("POST", f"/exec/{quote(exec_id)}/start",
+                            body=body)
+
+    def exec_inspect(self, exec_id):
+        """Return the engine's description of an exec (``ExitCode``...)."""
+        return self._get(f"/exec/{quote(exec_id)}/json")
+
+    def exec_resize(self, exec_id, height, width):
+        """Set the size of an exec's terminal."""
+        self._post(f"/exec/{quote(exec_id)}/resize",
+                   {"h": height, "w": width})
+
+    # Hijacked connections --------------------------------------------------
+
+    def _open_own_connection(self):
+        """Return a new connected connection that this Client won't reuse.
+
+        Streams that outlive one request (attach, exec, a pending wait)
+        get their own connection, so the kept-alive one stays free for
+        the calls made meanwhile (start, resize, kill).
+        """
+        self.negotiate()
+        connection = open_connection(self.host, self.tls, self.timeout)
+        try:
+            connection.connect()
+        except OSError as error:
+            raise self._connect_error(error, connection) from None
+        connection.sock.settimeout(None)
+        return connection
+
+    def _hijack(self, method, path, params=None, body=None):
+        """Send a request that asks to take over the connection.
+
+        The engine answers ``101 UPGRADED`` and from then on the socket
+        carries the container's streams both ways.  Engines that answer
+        200 instead send the output as the answer's body; that is read
+        the same way, through http.client's framing.
+
+        Raises:
+            ConnectError, APIError, NotFound.
+        """
+        target = self._url(path, params)
+        headers = dict(self.headers)
+        headers.update({"Connection": "Upgrade", "Upgrade": "tcp"})
+        if body is not None:
+            body = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        log.debug("request: %s %s %s", method, target,
+                  redact_headers(headers))
+        connection = self._open_own_connection()
+        sock = connection.sock
+        try:
+            connection.request(method, target, body=body, headers=headers)
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            raise _read_failure(error) from None
+        log.debug("response: %s %s", response.status, response.reason)
+        if response.status >= 400:
+            try:
+                raise self._api_error(response)
+            finally:
+                connection.close()
+        if response.status == 101:
+            # What the engine sent right after the headers is already in
+            # the response's buffer: it is the start of the stream.
+            return Hijacked(sock, response.fp, connection)
+        return Hijacked(sock, response, connection)
 
 # Go's os.FileMode bits for a directory and a symbolic link, as the
 # engine's X-Docker-Container-Path-Stat header carries them.
@@ -3263,6 +3454,409 @@ def go_duration(seconds):
 
 
 # =========================================================================
+# Attached streams
+# =========================================================================
+
+class Hijacked:
+    """A connection the engine has handed over to a container's streams.
+
+    ``read`` returns the container's output, multiplexed or raw as its
+    ``Tty`` says (see ``demultiplex``); ``write`` feeds its stdin;
+    ``close_write`` half-closes the socket so that the container sees the
+    end of its input while its output still comes.
+
+    Args:
+        sock: the connection's socket, for writing and shutting down.
+        reader: where the output is read from, with ``read1``: the
+            buffered socket file after a 101 answer, else the response.
+        connection: the ``http.client`` connection, closed by ``close``.
+    """
+
+    def __init__(self, sock, reader, connection):
+        self.sock = sock
+        self.reader = reader
+        self.connection = connection
+        self.closed = False
+
+    def read(self, size=STREAM_CHUNK):
+        """Return the next output bytes, ``b""`` at the end.
+
+        Raises:
+            StreamError: the connection failed.
+        """
+        try:
+            return self.reader.read1(size)
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            if self.closed:
+                return b""  # closed by us (detach keys): a normal end
+            raise _read_failure(error) from None
+
+    def write(self, data):
+        """Send bytes to the container's stdin."""
+        self.sock.sendall(data)
+
+    def close_write(self):
+        """Tell the container its input has ended; keep reading output."""
+        # TODO: Python's ssl has no half-close; over TLS the container's
+        # stdin stays open until it ends by itself.
+        if not isinstance(self.sock, ssl.SSLSocket):
+            self.sock.shutdown(socket.SHUT_WR)
+
+    def shutdown(self):
+        """End the stream both ways; a blocked ``read`` returns ``b""``.
+
+        Safe to call from another thread (the one copying stdin).
+        """
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already gone
+
+    def close(self):
+        """Close the connection."""
+        self.closed = True
+        self.connection.close()
+        try:
+            self.reader.close()
+        except (OSError, ValueError):
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+class PendingAnswer:
+    """A request sent now whose answer is read later, in a thread.
+
+    ``Client.wait_later`` uses it: the engine answers the headers of a
+    wait as soon as the wait is registered, and the body when the
+    container stops.
+
+    Args:
+        connection: a connected ``http.client`` connection of its own.
+        target: the request target.
+        headers: the request headers.
+        api_error: turns an error response into the exception to raise.
+    """
+
+    def __init__(self, connection, target, headers, api_error):
+        import threading
+        self.connection = connection
+        self.sock = connection.sock
+        self._api_error = api_error
+        self._answered = threading.Event()
+        self._value = None
+        self._error = None
+        try:
+            connection.request("POST", target, headers=headers)
+        except OSError as error:
+            connection.close()
+            raise _read_failure(error) from None
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self):
+        try:
+            response = self.connection.getresponse()
+            if response.status >= 400:
+                self._error = self._api_error(response)
+                return
+            self._answered.set()
+            raw = response.read()
+            self._value = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            self._error = StreamError("malformed JSON from the engine")
+        except (OSError, http.client.HTTPException) as error:
+            self._error = _read_failure(error)
+        finally:
+            self._answered.set()
+
+    def registered(self, timeout=10):
+        """Wait until the engine has taken the request (its headers came).
+
+        Engines older than API 1.30 answer nothing before the end; the
+        timeout keeps them from blocking forever.
+        """
+        self._answered.wait(timeout)
+
+    def result(self):
+        """Return the decoded answer, waiting for it as long as it takes.
+
+        Raises:
+            APIError, StreamError.
+        """
+        self._thread.join()
+        self.connection.close()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def close(self):
+        """Give up on the answer."""
+        # The reading thread holds the response's buffer: end its read
+        # first, or closing the buffer would wait for the container.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._thread.join(5)
+        self.connection.close()
+
+
+def container_tty(description):
+    """Tell whether an inspected container or exec has a terminal."""
+    config = description.get("Config") or description.get(
+        "ProcessConfig") or {}
+    return bool(config.get("Tty", config.get("tty", False)))
+
+
+def demultiplex(read, tty=False):
+    """Yield ``(stream_number, bytes)`` from a container's output.
+
+    With ``tty`` the output is one raw stream, given as 1.  Otherwise it
+    is a sequence of frames, each an 8-byte header ``[stream, 0, 0, 0,
+    size (4 bytes, big-endian)]`` and ``size`` bytes: stream 1 is stdout,
+    2 stderr, 0 (stdin echoed) goes to stdout, and 3 carries an error.
+    A frame's bytes are passed on as they arrive, so memory stays flat
+    however large the frame; neighbouring frames of one stream that
+    arrive in one read come out together.
+
+    Args:
+        read: a function returning the next bytes, ``b""`` at the end.
+        tty: whether the container (or exec) has a terminal.
+
+    Raises:
+        StreamError: a malformed frame, an error frame, or an end in the
+            middle of a frame.
+    """
+    if tty:
+        for chunk in iter(read, b""):
+            yield 1, chunk
+        return
+    frames = _Frames()
+    for chunk in iter(read, b""):
+        yield from frames.split(chunk)
+        if frames.error and not frames.remaining:
+            raise StreamError(frames.error.decode("utf-8", "replace").strip())
+    if frames.pending or frames.remaining:
+        raise StreamError("the engine's stream ended in the middle of a "
+                          "frame: connection lost")
+
+
+class _Frames:
+    """The state of ``demultiplex`` between reads: the frame being read
+    and the start of a header the next read completes."""
+
+    def __init__(self):
+        self.pending = b""
+        self.stream, self.remaining = 1, 0
+        self.error = b""
+
+    def split(self, chunk):
+        """Return the ``(stream, bytes)`` pieces ``chunk`` completes."""
+        data = self.pending + chunk if self.pending else chunk
+        position, pieces = 0, []
+        while True:
+            if self.remaining:
+                piece = data[position:position + self.remaining]
+                if not piece:
+                    break
+                position += len(piece)
+                self.remaining -= len(piece)
+                self._add(pieces, piece)
+                continue
+            if self.error or len(data) - position < 8:
+                break
+            self._header(data[position:position + 8])
+            position += 8
+        self.pending = data[position:]
+        return [(number, b"".join(parts)) for number, parts in pieces]
+
+    def _add(self, pieces, piece):
+        if self.stream == 3:
+            self.error += piece
+        elif pieces and pieces[-1][0] == self.stream:
+            pieces[-1][1].append(piece)
+        else:
+            pieces.append((self.stream, [piece]))
+
+    def _header(self, header):
+        self.stream = header[0] or 1
+        self.remaining = int.from_bytes(header[4:8], "big")
+        if self.stream > 3 or header[1:4] != b"\0\0\0":
+            raise StreamError("malformed stream from the engine: a frame "
+                              "header of unknown kind")
+
+
+_DETACH_NAMES = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+
+
+def parse_detach_keys(text):
+    """Return the bytes of a detach sequence such as ``ctrl-p,ctrl-q``.
+
+    Each comma-separated key is one character or ``ctrl-`` and a letter
+    or one of ``@[\\]^_``, as docker reads them.
+
+    Raises:
+        ValueError: a key that is neither.
+    """
+    keys = bytearray()
+    for key in text.split(","):
+        lower = key.lower()
+        if len(key) == 1 and ord(key) < 128:
+            keys.append(ord(key))
+        elif (len(key) == 6 and lower.startswith("ctrl-")
+              and "a" <= lower[5] <= "z"):
+            keys.append(ord(lower[5]) - ord("a") + 1)
+        elif len(key) == 6 and lower.startswith("ctrl-") and \
+                key[5] in _DETACH_NAMES:
+            keys.append(_DETACH_NAMES[key[5]])
+        else:
+            raise ValueError(f"invalid detach keys ({text}): unknown "
+                             f"key '{key}'")
+    return bytes(keys)
+
+
+class DetachScanner:
+    """Find the detach sequence in what the user types.
+
+    ``feed`` returns the bytes to pass on and whether the sequence is
+    complete.  A partial match is held back until the next key tells
+    whether it was the sequence or ordinary typing.
+    """
+
+    def __init__(self, keys):
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data):
+        """Return ``(bytes to send, detached)`` for newly typed ``data``."""
+        if not self.keys:
+            return data, False
+        out = bytearray()
+        for byte in data:
+            held = self.held + bytes((byte,))
+            if self.keys.startswith(held):
+                self.held = held
+                if held == self.keys:
+                    self.held = b""
+                    return bytes(out), True
+                continue
+            out += self.held
+            self.held = b""
+            if self.keys[0] == byte:
+                self.held = bytes((byte,))
+            else:
+                out.append(byte)
+        return bytes(out), False
+
+    def flush(self):
+        """Return what is held back, at the end of input."""
+        held, self.held = self.held, b""
+        return held
+
+
+class raw_terminal:
+    """Put a terminal in raw mode; restore it on leaving, whatever happens.
+
+    Keys such as Ctrl-C then reach the container as bytes, and nothing is
+    echoed twice.  A stream that is not a terminal is left alone.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.saved = None
+
+    def __enter__(self):
+        import termios
+        import tty
+        try:
+            self.fd = self.stream.fileno()
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setraw(self.fd, termios.TCSANOW)
+        except (AttributeError, OSError, ValueError, termios.error):
+            self.saved = None
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.saved is not None:
+            import termios
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
+
+
+class signal_handlers:
+    """Handle some signals with one function; restore the old handlers.
+
+    Only the main thread may set handlers; elsewhere nothing is changed.
+    """
+
+    def __init__(self, names, handler):
+        import signal
+        self.numbers = [getattr(signal, name) for name in names
+                        if hasattr(signal, name)]
+        self.handler = handler
+        self.saved = {}
+
+    def __enter__(self):
+        import signal
+        for number in self.numbers:
+            try:
+                self.saved[number] = signal.signal(number, self.handler)
+            except (ValueError, OSError):
+                break  # not the main thread
+        return self
+
+    def __exit__(self, *exc_info):
+        import signal
+        for number, handler in self.saved.items():
+            signal.signal(number, handler)
+
+
+def input_reader(stream):
+    """Return a function reading what is available from ``stream``.
+
+    A real file is read with ``os.read`` on its descriptor: the thread
+    that copies stdin may still be blocked in it when the process ends,
+    and a buffered reader's lock held then makes Python abort.
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return getattr(stream, "read1", stream.read)
+    return lambda size: os.read(fd, size)
+
+
+def _interrupt(*_):
+    """Turn a signal into KeyboardInterrupt, so that cleanup runs."""
+    raise KeyboardInterrupt
+
+
+def start_exit_code(message):
+    """Return docker's exit code for a container that failed to start:
+    127 for a missing command, 126 for one that cannot run, else 125."""
+    if ("executable file not found" in message
+            or "no such file or directory" in message
+            or "system cannot find the file specified" in message):
+        return 127
+    if "permission denied" in message or "is a directory" in message:
+        return 126
+    return 125
+
+
+def terminal_size(stream):
+    """Return ``(rows, columns)`` of the terminal ``stream`` is, or None."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+    return size.lines, size.columns
+
+
+# =========================================================================
 # References
 # =========================================================================
 
@@ -4360,18 +4954,730 @@ def _umask():
 
 
 # =========================================================================
+# Container options
+# =========================================================================
+
+_GO_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6,
+                      "\u03bcs": 1e-6, "ms": 1e-3, "s": 1, "m": 60,
+                      "h": 3600}
+_ULIMIT_NAMES = ("core", "cpu", "data", "fsize", "locks", "memlock",
+                 "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio",
+                 "rttime", "sigpending", "stack")
+
+
+def parse_go_duration(text):
+    """Return the seconds in a Go duration such as ``1m30s`` or ``250ms``.
+
+    Raises:
+        ValueError: worded as Go's time.ParseDuration.
+    """
+    body = text.lstrip("+-")
+    if body == "0":
+        return 0.0
+    parts = re.findall(r"(\d*\.?\d*)([^\d.]*)", body)
+    total = 0.0
+    for number, unit in parts:
+        if not number and not unit:
+            continue
+        if not number or number == ".":
+            raise ValueError(f'time: invalid duration "{text}"')
+        if not unit:
+            raise ValueError(f'time: missing unit in duration "{text}"')
+        if unit not in _GO_DURATION_UNITS:
+            raise ValueError(f'time: unknown unit "{unit}" in duration '
+                             f'"{text}"')
+        total += float(number) * _GO_DURATION_UNITS[unit]
+    if not body or not any(number for number, _ in parts):
+        raise ValueError(f'time: invalid duration "{text}"')
+    return -total if text.startswith("-") else total
+
+
+def parse_timestamp(text, now=None):
+    """Return the Unix time ``--since``/``--until`` mean, as text.
+
+    Takes a Go duration before now (``10m``), a Unix time (``1700000000``
+    or with a fraction), or an RFC 3339 date or time; a time without a
+    zone is local, as docker reads it.
+
+    Raises:
+        ValueError: none of those.
+    """
+    import datetime
+    now = time.time() if now is None else now
+    try:
+        return f"{now - parse_go_duration(text):.9f}"
+    except ValueError:
+        pass
+    if re.fullmatch(r"\d+(\.\d{1,9})?", text):
+        return text
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\d)(?:T(\d\d:\d\d(?::\d\d)?)"
+                         r"(\.\d+)?)?(Z|[+-]\d\d:\d\d)?", text)
+    if not match:
+        raise ValueError(f"failed to parse time {text!r}: expected a "
+                         "duration, a Unix time or an RFC 3339 time")
+    day, clock, fraction, zone = match.groups()
+    clock = clock or "00:00:00"
+    if len(clock) == 5:
+        clock += ":00"
+    moment = datetime.datetime.strptime(f"{day}T{clock}",
+                                        "%Y-%m-%dT%H:%M:%S")
+    if zone is None:
+        seconds = time.mktime(moment.timetuple())
+    else:
+        seconds = parse_rfc3339(f"{day}T{clock}{zone}")
+    return f"{seconds + float(fraction or 0):.9f}"
+
+
+def parse_port_range(text):
+    """Return ``(first, last)`` of ``80`` or ``8000-8010``.
+
+    Raises:
+        ValueError: not a port or a range of ports.
+    """
+    first, dash, last = text.partition("-")
+    if not re.fullmatch(r"\d{1,5}", first) or (
+            dash and not re.fullmatch(r"\d{1,5}", last)):
+        raise ValueError(text)
+    first, last = int(first), int(last) if dash else int(first)
+    if first > 65535 or last > 65535 or last < first:
+        raise ValueError(text)
+    return first, last
+
+
+def parse_port_spec(text):
+    """Return the ``(container port, binding)`` pairs ``-p`` asks for.
+
+    ``[ip:][host port:]container port[/protocol]``, ports or ranges, as
+    docker reads them; ``binding`` is ``{"HostIp", "HostPort"}``.
+
+    Raises:
+        ValueError: with docker's wording (``invalid hostPort: x``).
+    """
+    address, host, container, protocol = _split_port_spec(text)
+    try:
+        first, last = parse_port_range(container)
+    except ValueError:
+        raise ValueError(f"invalid containerPort: {container}") from None
+    host_first = host_last = None
+    if host:
+        try:
+            host_first, host_last = parse_port_range(host)
+        except ValueError:
+            raise ValueError(f"invalid hostPort: {host}") from None
+        if last - first != host_last - host_first and last != first:
+            raise ValueError("invalid ranges specified for container and "
+                             f"host Ports: {container} and {host}")
+    if protocol not in ("tcp", "udp", "sctp"):
+        raise ValueError(f"invalid proto: {protocol}")
+    pairs = []
+    for offset in range(last - first + 1):
+        host_port = ""
+        if host:
+            host_port = str(host_first + offset)
+            if first == last and host_first != host_last:
+                host_port += f"-{host_last}"
+        pairs.append((f"{first + offset}/{protocol}",
+                      {"HostIp": address, "HostPort": host_port}))
+    return pairs
+
+
+def _split_port_spec(text):
+    """Return the address, host port, container port and protocol texts.
+
+    Raises:
+        ValueError: a bad address or no container port.
+    """
+    import ipaddress
+    parts = text.split(":")
+    container = parts[-1]
+    host = parts[-2] if len(parts) > 1 else ""
+    address = ":".join(parts[:-2])
+    container, _, protocol = container.partition("/")
+    if address.startswith("[") and address.endswith("]"):
+        address = address[1:-1]
+    if address:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(f"invalid IP address: {address}") from None
+    if not container:
+        raise ValueError(f"no port specified: {text}<empty>")
+    return address, host, container, protocol.lower() or "tcp"
+
+
+def parse_env_file(path):
+    """Return the ``NAME=value`` lines of an ``--env-file``, as docker
+    reads them: ``#`` comments and blank lines skipped, a bare ``NAME``
+    taken from our environment (dropped when unset), values untouched.
+
+    Raises:
+        ValueError: an unreadable file or a malformed line.
+    """
+    try:
+        with open(path, "rb") as source:
+            data = source.read()
+    except OSError as error:
+        raise ValueError(f"open {path}: {_reason(error).lower()}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"env file {path} contains invalid utf8 "
+                         "bytes") from None
+    lines = []
+    for line in text.lstrip("\ufeff").splitlines():
+        line = line.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        name, has_value, value = line.partition("=")
+        name = name.lstrip(" \t")
+        if not name:
+            raise ValueError("poorly formatted environment: no variable "
+                             f"name on line '{line}'")
+        if re.search(r"\s", name.rstrip() if not has_value else name):
+            raise ValueError("poorly formatted environment: variable "
+                             f"'{name}' contains whitespaces")
+        if has_value:
+            lines.append(f"{name}={value}")
+        elif name.strip() in os.environ:
+            lines.append(f"{name.strip()}={os.environ[name.strip()]}")
+    return lines
+
+
+def parse_env(text):
+    """Return an ``-e`` value; a bare ``NAME`` takes our value if set.
+
+    Raises:
+        ValueError: an empty name.
+    """
+    name, has_value, _ = text.partition("=")
+    if not name:
+        raise ValueError(f"invalid environment variable: {text}")
+    if not has_value and name in os.environ:
+        return f"{name}={os.environ[name]}"
+    return text
+
+
+# --mount keys: where each goes in the engine's mount, and how its value
+# is read.  Labels and driver options are "name=value" maps.
+_MOUNT_FIELDS = {
+    "type": ("Type",), "source": ("Source",), "src": ("Source",),
+    "target": ("Target",), "dst": ("Target",), "destination": ("Target",),
+    "readonly": ("ReadOnly",), "ro": ("ReadOnly",),
+    "consistency": ("Consistency",),
+    "bind-propagation": ("BindOptions", "Propagation"),
+    "bind-nonrecursive": ("BindOptions", "NonRecursive"),
+    "volume-nocopy": ("VolumeOptions", "NoCopy"),
+    "volume-driver": ("VolumeOptions", "DriverConfig", "Name"),
+    "volume-label": ("VolumeOptions", "Labels"),
+    "volume-opt": ("VolumeOptions", "DriverConfig", "Options"),
+    "tmpfs-size": ("TmpfsOptions", "SizeBytes"),
+    "tmpfs-mode": ("TmpfsOptions", "Mode"),
+}
+_MOUNT_FLAGS = ("readonly", "ro", "volume-nocopy", "bind-nonrecursive")
+_MOUNT_VALUES = {"tmpfs-size": parse_bytes,
+                 "tmpfs-mode": lambda text: int(text, 8)}
+
+
+def parse_mount(text):
+    """Return the engine's mount for a ``--mount`` value.
+
+    The value is comma-separated ``key=value`` fields (CSV quoting
+    allowed): ``type`` (``volume`` by default, ``bind``, ``tmpfs``),
+    ``source``, ``target``, ``readonly`` and the type's own options.
+
+    Raises:
+        ValueError: with docker's wording (``target is required``).
+    """
+    import csv
+    mount = {"Type": "volume"}
+    for field in next(csv.reader([text])) if text else []:
+        key, has_value, value = field.partition("=")
+        key = key.strip().lower()
+        if key not in _MOUNT_FIELDS:
+            if not has_value:
+                raise ValueError(f"invalid field '{field}' must be a "
+                                 "key=value pair")
+            raise ValueError(f"unexpected key '{key}' in '{field}'")
+        value = _mount_value(key, value, has_value)
+        *path, last = _MOUNT_FIELDS[key]
+        place = mount
+        for name in path:
+            place = place.setdefault(name, {})
+        if key in ("volume-label", "volume-opt"):
+            place = place.setdefault(last, {})
+            last, _, value = value.partition("=")
+        place[last] = value
+    if not mount.get("Target"):
+        raise ValueError("target is required")
+    for kind in ("bind", "volume", "tmpfs"):
+        if kind.capitalize() + "Options" in mount and mount["Type"] != kind:
+            raise ValueError(f"cannot mix '{kind}-*' options with mount "
+                             f"type '{mount['Type']}'")
+    return mount
+
+
+def _mount_value(key, text, has_value):
+    """Return a ``--mount`` field's value, converted by its key.
+
+    Raises:
+        ValueError: a value the key does not take.
+    """
+    try:
+        if key in _MOUNT_FLAGS:
+            return parse_go_bool(text) if has_value else True
+        if has_value:
+            return _MOUNT_VALUES.get(key, str)(text)
+    except ValueError:
+        pass
+    raise ValueError(f"invalid value for {key}: {text}")
+
+
+def parse_ulimit(text):
+    """Return ``{"Name", "Soft", "Hard"}`` for ``nofile=1024[:2048]``.
+
+    Raises:
+        ValueError: with docker's wording.
+    """
+    name, has_value, limits = text.partition("=")
+    if not has_value:
+        raise ValueError(f"invalid ulimit argument: {text}")
+    if name not in _ULIMIT_NAMES:
+        raise ValueError(f"invalid ulimit type: {name}")
+    soft_text, has_hard, hard_text = limits.partition(":")
+    if ":" in hard_text:
+        raise ValueError(f"too many limit value arguments - {limits}, can "
+                         "only have up to two, `soft[:hard]`")
+    soft = parse_go_int(soft_text)
+    hard = parse_go_int(hard_text) if has_hard else soft
+    if soft > hard:
+        raise ValueError("ulimit soft limit must be less than or equal to "
+                         f"hard limit: {soft:d} > {hard:d}")
+    return {"Name": name, "Soft": soft, "Hard": hard}
+
+
+def parse_extra_host(text):
+    """Return the engine's ``host:address`` for ``--add-host``.
+
+    Takes ``host:address`` or ``host=address``; the address may be in
+    brackets, or ``host-gateway``.
+
+    Raises:
+        ValueError: with docker's wording.
+    """
+    import ipaddress
+    host, has_value, address = text.partition("=")
+    if not has_value:
+        host, has_value, address = text.partition(":")
+    if not has_value or not host or ":" in host:
+        raise ValueError(f'bad format for add-host: "{text}"')
+    if address != "host-gateway":
+        if len(address) > 2 and address[0] == "[" and address[-1] == "]":
+            address = address[1:-1]
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise ValueError(f'invalid IP address in add-host: '
+                             f'"{address}"') from None
+    return f"{host}:{address}"
+
+
+def parse_restart(text):
+    """Return the engine's RestartPolicy for ``--restart``.
+
+    Raises:
+        ValueError: a retry count that is not a number.
+    """
+    name, has_count, count = text.partition(":")
+    policy = {"Name": name}
+    if has_count:
+        if not re.fullmatch(r"-?\d+", count):
+            raise ValueError("invalid restart policy format: maximum retry "
+                             "count must be an integer")
+        policy["MaximumRetryCount"] = int(count)
+    return policy
+
+
+def parse_volume(text):
+    """Return ``("bind", spec)`` or ``("volume", path)`` for ``-v``.
+
+    ``SOURCE:TARGET[:OPTIONS]`` binds (a source starting with ``.`` is
+    made absolute, as docker does); a lone path is an anonymous volume.
+    The engine checks the rest.
+    """
+    source, colon, rest = text.partition(":")
+    if not colon:
+        return "volume", text
+    if source.startswith("."):
+        source = os.path.abspath(source)
+    return "bind", f"{source}:{rest}"
+
+
+def split_key_value(text):
+    """Return ``(key, value)`` of ``key=value``; a bare key has ``""``."""
+    key, _, value = text.partition("=")
+    return key, value
+
+
+def exec_environment(env, env_file):
+    """Return the environment of ``exec``'s ``-e`` and ``--env-file``.
+
+    Raises:
+        FlagError: a file that cannot be read or a malformed variable.
+    """
+    environment = []
+    for path in env_file.value:
+        try:
+            environment += parse_env_file(path)
+        except ValueError as error:
+            raise FlagError(str(error)) from None
+    for text in env.value:
+        try:
+            environment.append(parse_env(text))
+        except ValueError as error:
+            raise FlagError(f'invalid argument "{text}" for '
+                            f'"{env.display()}" flag: {error}') from None
+    return environment
+
+
+def write_cidfile(path, container):
+    """Write a container's ID to ``--cidfile``'s new file.
+
+    Raises:
+        DockerError: the file cannot be written.
+    """
+    try:
+        with open(path, "x", encoding="utf-8") as output:
+            output.write(container)
+    except OSError as error:
+        raise DockerError(f"failed to write the container ID file {path}: "
+                          f"{_reason(error)}") from None
+
+
+class ContainerOptions:
+    """The flags of ``create`` and ``run``, and the config they make.
+
+    Declaring the flags on a FlagSet is the constructor's work; after
+    parsing, ``config(image, command)`` returns the engine's create body.
+
+    Args:
+        flags: the command's FlagSet.
+        run: declare ``run``'s own flags too (``-d``, ``--rm`` ...).
+    """
+
+    def __init__(self, flags, run=False):
+        self.flags = flags
+        add = self._add
+        add("list", "-add-host", "Add a custom host-to-IP mapping "
+            "(host:ip)")
+        add("list", "a", "-attach", "Attach to STDIN, STDOUT or "
+            "STDERR")
+        add("list", "-cap-add", "Add Linux capabilities")
+        add("list", "-cap-drop", "Drop Linux capabilities")
+        add("string", "-cidfile", "Write the container ID to the file")
+        add("string", "-cpus", "Number of CPUs")
+        add("string", "-entrypoint", "Overwrite the default ENTRYPOINT of "
+            "the image")
+        add("list", "e", "-env", "Set environment variables")
+        add("list", "-env-file", "Read in a file of environment "
+            "variables")
+        add("list", "-expose", "Expose a port or a range of ports")
+        add("string", "-health-cmd", "Command to run to check health")
+        add("string", "-health-interval", "Time between running the check "
+            "(ms|s|m|h) (default 0s)")
+        add("int", "-health-retries", "Consecutive failures needed to "
+            "report unhealthy")
+        add("string", "-health-start-period", "Start period for the "
+            "container to initialize before starting health-retries "
+            "countdown (ms|s|m|h) (default 0s)")
+        add("string", "-health-timeout", "Maximum time to allow one check "
+            "to run (ms|s|m|h) (default 0s)")
+        add("string", "h", "-hostname", "Container host name")
+        add("bool", "i", "-interactive", "Keep STDIN open even if not "
+            "attached")
+        add("bool", "-init", "Run an init inside the container that "
+            "forwards signals and reaps processes")
+        add("list", "l", "-label", "Set meta data on a container")
+        add("string", "-log-driver", "Logging driver for the container")
+        add("list", "-log-opt", "Log driver options")
+        add("string", "m", "-memory", "Memory limit")
+        add("list", "-mount", "Attach a filesystem mount to the "
+            "container")
+        add("string", "-name", "Assign a name to the container")
+        add("string", "-network", "Connect a container to a network")
+        add("bool", "-no-healthcheck", "Disable any container-specified "
+            "HEALTHCHECK")
+        add("string", "-platform", "Set platform if server is "
+            "multi-platform capable",
+            default=os.environ.get("DOCKER_DEFAULT_PLATFORM", ""))
+        add("bool", "-privileged", "Give extended privileges to this "
+            "container")
+        add("list", "p", "-publish", "Publish a container's port(s) "
+            "to the host")
+        add("bool", "P", "-publish-all", "Publish all exposed ports to "
+            "random ports")
+        add("string", "-pull", 'Pull image before running ("always", '
+            '"missing", "never")', default="missing")
+        add("bool", "-read-only", "Mount the container's root filesystem "
+            "as read only")
+        add("string", "-restart", "Restart policy to apply when a "
+            "container exits", default="no")
+        add("string", "-stop-signal", "Signal to stop the container")
+        add("int", "-stop-timeout", "Timeout (in seconds) to stop a "
+            "container")
+        add("bool", "t", "-tty", "Allocate a pseudo-TTY")
+        add("list", "-tmpfs", "Mount a tmpfs directory")
+        add("list", "-ulimit", "Ulimit options")
+        add("string", "u", "-user", "Username or UID (format: "
+            "<name|uid>[:<group|gid>])")
+        add("list", "v", "-volume", "Bind mount a volume")
+        add("string", "w", "-workdir", "Working directory inside the "
+            "container")
+        if run:
+            add("bool", "d", "-detach", "Run container in background and "
+                "print container ID")
+            add("string", "-detach-keys", "Override the key sequence for "
+                "detaching a container")
+            add("bool", "-rm", "Automatically remove the container and its "
+                "associated anonymous volumes when it exits")
+            add("bool", "-sig-proxy", "Proxy received signals to the "
+                "process", default=True)
+
+    def _add(self, kind, *names_and_usage, default=None):
+        """Declare a flag; keep it as an attribute named after it."""
+        *names, usage = names_and_usage
+        if kind == "list":
+            flag = self.flags.list(names, usage)
+        else:
+            if default is None:
+                default = {"bool": False, "int": 0, "string": ""}[kind]
+            flag = getattr(self.flags, kind)(names, default, usage)
+        setattr(self, flag.names[-1].lstrip("-").replace("-", "_"), flag)
+
+    def _invalid(self, flag, text, why):
+        """Return the FlagError docker gives for a bad flag value."""
+        return FlagError(f'invalid argument "{text}" for '
+                         f'"{flag.display()}" flag: {why}')
+
+    def _each(self, flag, parse):
+        """Return ``parse`` applied to each value of a list flag."""
+        values = []
+        for text in flag.value:
+            try:
+                values.append(parse(text))
+            except ValueError as error:
+                raise self._invalid(flag, text, error) from None
+        return values
+
+    def _duration(self, flag):
+        if not flag.value:
+            return 0
+        try:
+            return int(parse_go_duration(flag.value) * 1e9)
+        except ValueError as error:
+            raise self._invalid(flag, flag.value, error) from None
+
+    def pull_policy(self):
+        """Return ``--pull``: ``always``, ``missing`` or ``never``.
+
+        Raises:
+            FlagError: another word.
+        """
+        pull = self.pull.value
+        if pull not in ("always", "missing", "never"):
+            raise FlagError(f"invalid pull option: '{pull}': must be one "
+                            'of "always", "missing" or "never"')
+        return pull
+
+    def attach_streams(self):
+        """Return the set of streams ``-a`` names (lower case).
+
+        Raises:
+            FlagError: a name other than stdin, stdout or stderr.
+        """
+        streams = set()
+        for text in self.attach.value:
+            if text.lower() not in ("stdin", "stdout", "stderr"):
+                raise self._invalid(self.attach, text, "valid streams are "
+                                    "STDIN, STDOUT and STDERR")
+            streams.add(text.lower())
+        return streams
+
+    def config(self, image, command, detach=False):
+        """Return the engine's create body for ``image`` and ``command``.
+
+        Raises:
+            FlagError: a value docker would refuse, worded as docker does.
+        """
+        streams = self.attach_streams()
+        if self.interactive.value:
+            streams.add("stdin")
+        if not self.attach.value:
+            streams |= {"stdout", "stderr"}
+        if detach:
+            streams = set()
+        config = {
+            "Image": image,
+            "Cmd": list(command) or None,
+            "Hostname": self.hostname.value,
+            "User": self.user.value,
+            "WorkingDir": self.workdir.value,
+            "Env": self._environment(),
+            "Labels": dict(split_key_value(text)
+                           for text in self.label.value),
+            "Tty": self.tty.value,
+            "OpenStdin": self.interactive.value,
+            "AttachStdin": "stdin" in streams,
+            "AttachStdout": "stdout" in streams,
+            "AttachStderr": "stderr" in streams,
+            "StdinOnce": self.interactive.value and "stdin" in streams,
+            "ExposedPorts": {},
+            "Volumes": {},
+        }
+        if self.entrypoint.changed:
+            config["Entrypoint"] = [self.entrypoint.value]
+        if self.stop_signal.value:
+            config["StopSignal"] = self.stop_signal.value
+        if self.stop_timeout.changed:
+            config["StopTimeout"] = self.stop_timeout.value
+        health = self._healthcheck()
+        if health:
+            config["Healthcheck"] = health
+        config["HostConfig"] = self._host_config(config)
+        return config
+
+    def _environment(self):
+        environment = []
+        for path in self.env_file.value:
+            try:
+                environment += parse_env_file(path)
+            except ValueError as error:
+                raise FlagError(str(error)) from None
+        return environment + self._each(self.env, parse_env)
+
+    def _healthcheck(self):
+        health = {}
+        options = (self.health_cmd, self.health_interval,
+                   self.health_timeout, self.health_start_period,
+                   self.health_retries)
+        if self.no_healthcheck.value:
+            if any(flag.changed for flag in options):
+                raise FlagError("--no-healthcheck conflicts with --health-* "
+                                "options")
+            return {"Test": ["NONE"]}
+        if self.health_cmd.value:
+            health["Test"] = ["CMD-SHELL", self.health_cmd.value]
+        for key, flag in (("Interval", self.health_interval),
+                          ("Timeout", self.health_timeout),
+                          ("StartPeriod", self.health_start_period)):
+            if flag.value:
+                health[key] = self._duration(flag)
+        if self.health_retries.changed:
+            health["Retries"] = self.health_retries.value
+        return health
+
+    def _host_config(self, config):
+        host = {
+            "Binds": [], "Tmpfs": {}, "PortBindings": {},
+            "NetworkMode": self.network.value or "default",
+            "PublishAllPorts": self.publish_all.value,
+            "Privileged": self.privileged.value,
+            "ReadonlyRootfs": self.read_only.value,
+            "CapAdd": self.cap_add.value or None,
+            "CapDrop": self.cap_drop.value or None,
+            "ExtraHosts": self._each(self.add_host, parse_extra_host) or None,
+            "Ulimits": self._each(self.ulimit, parse_ulimit) or None,
+            "Mounts": self._each(self.mount, parse_mount) or None,
+            "RestartPolicy": self._restart(),
+            "AutoRemove": bool(getattr(self, "rm", None) and self.rm.value),
+            "LogConfig": {"Type": self.log_driver.value, "Config": dict(
+                split_key_value(text) for text in self.log_opt.value)},
+        }
+        if self.init.value:
+            host["Init"] = True
+        if self.memory.value:
+            try:
+                host["Memory"] = parse_bytes(self.memory.value)
+            except ValueError as error:
+                raise self._invalid(self.memory, self.memory.value,
+                                    error) from None
+        if self.cpus.value:
+            host["NanoCpus"] = self._nano_cpus()
+        self._add_volumes(config, host)
+        self._add_ports(config, host)
+        return host
+
+    def _add_volumes(self, config, host):
+        """Add ``-v`` and ``--tmpfs`` to the config and host config."""
+        for text in self.volume.value:
+            kind, spec = parse_volume(text)
+            if kind == "bind":
+                host["Binds"].append(spec)
+            else:
+                config["Volumes"][spec] = {}
+        for text in self.tmpfs.value:
+            path, _, options = text.partition(":")
+            host["Tmpfs"][path] = options
+
+    def _add_ports(self, config, host):
+        """Add ``--expose`` and ``-p`` to the config and host config."""
+        for text in self.expose.value:
+            port, _, protocol = text.partition("/")
+            try:
+                first, last = parse_port_range(port)
+            except ValueError:
+                raise FlagError(f"invalid range format for --expose: "
+                                f"{text}") from None
+            for number in range(first, last + 1):
+                config["ExposedPorts"][f"{number}/{protocol or 'tcp'}"] = {}
+        for text in self.publish.value:
+            try:
+                pairs = parse_port_spec(text)
+            except ValueError as error:
+                raise FlagError(str(error)) from None
+            for port, binding in pairs:
+                config["ExposedPorts"][port] = {}
+                host["PortBindings"].setdefault(port, []).append(binding)
+
+    def _restart(self):
+        try:
+            policy = parse_restart(self.restart.value)
+        except ValueError as error:
+            raise FlagError(str(error)) from None
+        removing = getattr(self, "rm", None) and self.rm.value
+        if removing and policy["Name"] not in ("", "no"):
+            raise FlagError("conflicting options: cannot specify both "
+                            "--restart and --rm")
+        return policy
+
+    def _nano_cpus(self):
+        text = self.cpus.value
+        try:
+            value = float(text)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(text)
+        except ValueError:
+            raise self._invalid(self.cpus, text, f"failed to parse {text} "
+                                "as a rational number") from None
+        return int(round(value * 1e9))
+
+
+# =========================================================================
 # DockerCli
 # =========================================================================
 
 # The commands in help order, with their one-line summaries.
 COMMANDS = (
+    ("attach", "Attach local standard input, output, and error streams to "
+     "a running container"),
     ("build", "Build an image from a Dockerfile"),
     ("commit", "Create a new image from a container's changes"),
     ("cp", "Copy files/folders between a container and the local "
      "filesystem"),
+    ("create", "Create a new container"),
     ("diff", "Inspect changes to files or directories on a container's "
      "filesystem"),
     ("events", "Get real time events from the server"),
+    ("exec", "Execute a command in a running container"),
     ("export", "Export a container's filesystem as a tar archive"),
     ("history", "Show the history of an image"),
     ("images", "List images"),
@@ -4383,6 +5689,7 @@ COMMANDS = (
     ("load", "Load an image from a tar archive or STDIN"),
     ("login", "Log in to a registry"),
     ("logout", "Log out from a registry"),
+    ("logs", "Fetch the logs of a container"),
     ("pause", "Pause all processes within one or more containers"),
     ("port", "List port mappings or a specific mapping for the container"),
     ("ps", "List containers"),
@@ -4390,10 +5697,13 @@ COMMANDS = (
     ("push", "Upload an image to a registry"),
     ("rename", "Rename a container"),
     ("restart", "Restart one or more containers"),
+    ("rm", "Remove one or more containers"),
     ("rmi", "Remove one or more images"),
+    ("run", "Create and run a new container from an image"),
     ("save", "Save one or more images to a tar archive (streamed to STDOUT "
      "by default)"),
     ("search", "Search Docker Hub for images"),
+    ("start", "Start one or more stopped containers"),
     ("stats", "Display a live stream of container(s) resource usage "
      "statistics"),
     ("stop", "Stop one or more running containers"),
@@ -4402,6 +5712,8 @@ COMMANDS = (
     ("unpause", "Unpause all processes within one or more containers"),
     ("update", "Update configuration of one or more containers"),
     ("version", "Show the Docker version information"),
+    ("wait", "Block until one or more containers stop, then print their "
+     "exit codes"),
 )
 
 # What the commands reached only through a group do.
@@ -4424,12 +5736,14 @@ GROUPS = {
         "tag": "tag"}),
     "container": ("Manage containers", {
         "ls": "ps", "list": "ps", "ps": "ps",
-        "inspect": "container_inspect", "commit": "commit", "cp": "cp",
-        "diff": "diff", "export": "export", "kill": "kill",
+        "inspect": "container_inspect", "attach": "attach",
+        "commit": "commit", "cp": "cp", "create": "create", "diff": "diff",
+        "exec": "exec", "export": "export", "kill": "kill", "logs": "logs",
         "pause": "pause", "port": "port", "prune": "container_prune",
-        "rename": "rename", "restart": "restart", "stats": "stats",
+        "rename": "rename", "restart": "restart", "rm": "rm",
+        "remove": "rm", "run": "run", "start": "start", "stats": "stats",
         "stop": "stop", "top": "top", "unpause": "unpause",
-        "update": "update"}),
+        "update": "update", "wait": "wait"}),
     "system": ("Manage Docker", {"df": "system_df", "events": "events",
                                  "info": "info"}),
 }
@@ -5485,6 +6799,471 @@ class DockerCli:
         space = human_size(answer.get("SpaceReclaimed") or 0)
         self.out(f"Total reclaimed space: {space}")
         return 0
+    def command_flags(self, name, signature, description):
+        """Return a FlagSet that stops at the first argument, for commands
+        that pass a command line on (``run``, ``create``, ``exec``)."""
+        flags = self.flags(name, signature, description)
+        flags.interspersed = False
+        return flags
+
+    def cmd_create(self, *args):
+        """Create a container and print its ID."""
+        flags = self.command_flags("create", "[OPTIONS] IMAGE [COMMAND] "
+                                   "[ARG...]", "Create a new container")
+        options = ContainerOptions(flags)
+        self.parse(flags, args, minimum=1)
+        container, _ = self._create(options, flags.args)
+        self.out(container)
+        return 0
+
+    def cmd_run(self, *args):
+        """Create and start a container; stay attached to it unless -d."""
+        flags = self.command_flags("run", "[OPTIONS] IMAGE [COMMAND] "
+                                   "[ARG...]", "Create and run a new "
+                                   "container from an image")
+        options = ContainerOptions(flags, run=True)
+        self.parse(flags, args, minimum=1)
+        detach = options.detach.value
+        if detach and options.attach.value:
+            raise DockerError("conflicting options: cannot specify both "
+                              "--attach and --detach")
+        keys = self._detach_keys(options.detach_keys.value)
+        if not detach:
+            self._check_terminal(options.interactive.value or "stdin" in
+                                 options.attach_streams(),
+                                 options.tty.value)
+        # Before API 1.30 a wait cannot outlast the engine's own removal,
+        # so the container is removed from here after its end.
+        remove_here = (options.rm.value and not detach
+                       and self.client.negotiate() < (1, 30))
+        container, config = self._create(options, flags.args, detach,
+                                         remove_here)
+        if detach:
+            self._start(container)
+            self.out(container)
+            return 0
+        streams = {name for name in ("stdin", "stdout", "stderr")
+                   if config["Attach" + name.capitalize()]}
+        auto_remove = config["HostConfig"]["AutoRemove"]
+        code = self._attached(
+            container, config["Tty"], streams, keys,
+            options.sig_proxy.value, "removed" if auto_remove
+            else "next-exit", start=True)
+        if remove_here and code is not None:  # None: the user detached
+            self.client.remove_container(container, volumes=True)
+        return code or 0
+
+    def _create(self, options, args, detach=False, remove_here=False):
+        """Create a container, pulling its image when needed.
+
+        Returns:
+            ``(ID, config)``.
+
+        Raises:
+            DockerError: with exit code 125, as docker's run and create.
+        """
+        try:
+            return self._create_container(options, args, detach,
+                                          remove_here)
+        except DockerError as error:
+            if not isinstance(error, FlagError):
+                error.exit_code = 125
+            raise
+
+    def _create_container(self, options, args, detach, remove_here):
+        image, command = args[0], args[1:]
+        reference = parse_reference(image)
+        if not (reference.tag or reference.digest):
+            reference = reference.with_tag("latest")
+        pull = options.pull_policy()
+        config = options.config(image, command, detach)
+        if remove_here:
+            config["HostConfig"]["AutoRemove"] = False
+        cidfile = options.cidfile.value
+        if cidfile and os.path.exists(cidfile):
+            raise DockerError("container ID file found, make sure the other "
+                              f"container isn't running or delete {cidfile}")
+        platform = options.platform.value or None
+        if pull == "always":
+            self._pull_quietly(reference, platform)
+        try:
+            answer = self.client.create_container(config, options.name.value,
+                                                  platform)
+        except NotFound as error:
+            if pull != "missing" or "No such image" not in error.message:
+                raise
+            self.warn(f"Unable to find image '{reference.familiar()}' "
+                      "locally")
+            self._pull_quietly(reference, platform)
+            answer = self.client.create_container(config, options.name.value,
+                                                  platform)
+        for warning in answer.get("Warnings") or []:
+            self.warn(f"WARNING: {warning}")
+        if cidfile:
+            write_cidfile(cidfile, answer["Id"])
+        return answer["Id"], config
+
+    def _pull_quietly(self, reference, platform):
+        """Pull an image for run or create, its progress on stderr."""
+        self.with_login(reference, "pull", lambda auth: self._render(
+            self.client.pull(reference, auth, platform), self.stderr))
+
+    def _start(self, container):
+        """Start a container; a failure exits 125, 126 or 127 as docker's.
+        """
+        try:
+            self.client.start(container)
+        except DockerError as error:
+            error.exit_code = start_exit_code(error.message)
+            raise
+
+    def _check_terminal(self, stdin, tty):
+        """Refuse to join our input to a container's terminal when our
+        input is not a terminal, as docker does.
+
+        Raises:
+            DockerError: ``the input device is not a TTY``.
+        """
+        if stdin and tty and not self.stdin_tty:
+            raise DockerError("the input device is not a TTY")
+
+    def _detach_keys(self, text):
+        """Return ``(bytes, text)`` of the detach keys; the text is None
+        when neither the flag nor config.json set them.
+
+        Raises:
+            FlagError: keys docker would not take.
+        """
+        text = text or self.config.detach_keys() or None
+        try:
+            return parse_detach_keys(text or "ctrl-p,ctrl-q"), text
+        except ValueError as error:
+            raise FlagError(str(error)) from None
+
+    def _attached(self, container, tty, streams, keys, sig_proxy,
+                  condition=None, start=False):
+        """Attach to a container (start it), copy its streams, and return
+        its exit code, or None when the user detached.
+
+        Args:
+            streams: the names of the streams to attach.
+            keys: ``(bytes, text)`` as ``_detach_keys`` returns them.
+            sig_proxy: forward our signals while attached (not with a
+                terminal, where Ctrl-C is a byte the container reads).
+            condition: what to wait for: the container's end, or removal.
+        """
+        client = self.client
+        waiter = None
+        if client.negotiate() >= (1, 30):
+            # Registered before the start, so a quick end is not missed.
+            waiter = client.wait_later(container, condition)
+            waiter.registered()
+        detached = True
+        try:
+            with client.attach(container, "stdin" in streams,
+                               "stdout" in streams, "stderr" in streams,
+                               detach_keys=keys[1]) as stream:
+                if start:
+                    self._start(container)
+                detached = self._copy_streams(
+                    stream, tty, "stdin" in streams, keys[0],
+                    lambda rows, columns: client.resize(container, rows,
+                                                        columns),
+                    container if sig_proxy and not tty else None)
+        finally:
+            if detached and waiter is not None:
+                waiter.close()
+        if detached:
+            return None
+        status = waiter.result() if waiter else client.wait(container)
+        return int((status or {}).get("StatusCode") or 0)
+
+    def _copy_streams(self, stream, tty, stdin=False, keys=b"",
+                      resize=None, signals_to=None):
+        """Copy a hijacked stream to our output, and our input to it.
+
+        With a terminal and stdin, the terminal is raw until the end, the
+        detach keys are watched for, and the container's terminal follows
+        our size.  Returns True when the user detached.
+
+        Args:
+            resize: ``resize(rows, columns)`` for the remote terminal.
+            signals_to: a container to forward our signals to, or None.
+        """
+        import threading
+        detached = threading.Event()
+        with contextlib.ExitStack() as stack:
+            if tty and stdin and self.stdin_tty:
+                stack.enter_context(raw_terminal(self.stdin))
+                # A terminal left raw is unusable: end cleanly instead.
+                stack.enter_context(signal_handlers(
+                    ("SIGTERM", "SIGHUP"), _interrupt))
+            if tty and resize is not None and self.stdout_tty:
+                stack.enter_context(self._following_size(resize))
+            if signals_to is not None:
+                stack.enter_context(signal_handlers(
+                    PROXIED_SIGNALS, self._forward_signal(signals_to)))
+            if stdin:
+                scanner = DetachScanner(keys if tty else b"")
+                threading.Thread(target=self._copy_stdin, daemon=True,
+                                 args=(stream, scanner, detached)).start()
+            for number, data in demultiplex(stream.read, tty):
+                output = self.stderr if number == 2 else self.stdout
+                output.write(data)
+                output.flush()
+        return detached.is_set()
+
+    def _copy_stdin(self, stream, scanner, detached):
+        """Copy our input to the stream until its end or the detach keys."""
+        read = input_reader(self.stdin)
+        try:
+            while True:
+                data = read(STREAM_CHUNK)
+                if not data:
+                    stream.write(scanner.flush())
+                    stream.close_write()
+                    return
+                data, done = scanner.feed(data)
+                if data:
+                    stream.write(data)
+                if done:
+                    detached.set()
+                    stream.shutdown()
+                    return
+        except (OSError, ValueError):
+            pass  # the container ended and its stream went away
+
+    @contextlib.contextmanager
+    def _following_size(self, resize):
+        """Give the remote terminal our size now and on every SIGWINCH."""
+        def follow(*_):
+            size = terminal_size(self.stdout)
+            if size is None:
+                return
+            for attempt in range(5):
+                try:
+                    resize(*size)
+                    return
+                except DockerError:
+                    # An exec's process may not have started yet.
+                    time.sleep(0.05 * (attempt + 1))
+
+        follow()
+        with signal_handlers(("SIGWINCH",), follow):
+            yield
+
+    def _forward_signal(self, container):
+        """Return a signal handler that sends the signal to ``container``.
+        """
+        import signal
+
+        def forward(number, _):
+            name = signal.Signals(number).name
+            log.debug("forwarding %s to %s", name, container)
+            try:
+                self.client.kill(container, name)
+            except DockerError as error:
+                log.debug("forwarding %s failed: %s", name, error)
+        return forward
+
+    def cmd_start(self, *args):
+        """Start containers; with -a or -i, stay attached to one."""
+        flags = self.flags("start", "[OPTIONS] CONTAINER [CONTAINER...]",
+                           "Start one or more stopped containers")
+        attach = flags.bool(["a", "-attach"], False, "Attach STDOUT/STDERR "
+                            "and forward signals")
+        keys = flags.string(["-detach-keys"], "", "Override the key "
+                            "sequence for detaching a container")
+        interactive = flags.bool(["i", "-interactive"], False,
+                                 "Attach container's STDIN")
+        self.parse(flags, args, minimum=1)
+        if attach.value or interactive.value:
+            if len(flags.args) > 1:
+                raise DockerError("you cannot start and attach multiple "
+                                  "containers at once")
+            detach_keys = self._detach_keys(keys.value)
+            info = self.client.inspect_container(flags.args[0])
+            config = info.get("Config") or {}
+            streams = {"stdout", "stderr"}
+            if interactive.value and config.get("OpenStdin"):
+                streams.add("stdin")
+            self._check_terminal("stdin" in streams, config.get("Tty"))
+            removed = (info.get("HostConfig") or {}).get("AutoRemove")
+            return self._attached(info["Id"], bool(config.get("Tty")),
+                                  streams, detach_keys, True,
+                                  "removed" if removed else "next-exit",
+                                  start=True) or 0
+        failed = []
+        for name in flags.args:
+            try:
+                self.client.start(name)
+                self.out(name)
+            except (APIError, StreamError) as error:
+                self.warn(str(error))
+                failed.append(name)
+        if failed:
+            raise DockerError("Error: failed to start containers: "
+                              + ", ".join(failed))
+        return 0
+
+    def cmd_attach(self, *args):
+        """Attach our terminal or streams to a running container."""
+        flags = self.flags("attach", "[OPTIONS] CONTAINER", "Attach local "
+                           "standard input, output, and error streams to a "
+                           "running container")
+        keys = flags.string(["-detach-keys"], "", "Override the key "
+                            "sequence for detaching a container")
+        no_stdin = flags.bool(["-no-stdin"], False, "Do not attach STDIN")
+        sig_proxy = flags.bool(["-sig-proxy"], True, "Proxy all received "
+                               "signals to the process")
+        self.parse(flags, args, exactly=1)
+        detach_keys = self._detach_keys(keys.value)
+        info = self.client.inspect_container(flags.args[0])
+        state = info.get("State") or {}
+        if not state.get("Running"):
+            raise DockerError("You cannot attach to a stopped container, "
+                              "start it first")
+        if state.get("Paused"):
+            raise DockerError("You cannot attach to a paused container, "
+                              "unpause it first")
+        config = info.get("Config") or {}
+        streams = {"stdout", "stderr"}
+        if config.get("OpenStdin") and not no_stdin.value:
+            streams.add("stdin")
+        self._check_terminal("stdin" in streams, config.get("Tty"))
+        return self._attached(info["Id"], bool(config.get("Tty")), streams,
+                              detach_keys, sig_proxy.value) or 0
+
+    def cmd_wait(self, *args):
+        """Wait for containers to stop; print each one's exit code."""
+        flags = self.flags("wait", "CONTAINER [CONTAINER...]", "Block until "
+                           "one or more containers stop, then print their "
+                           "exit codes")
+        self.parse(flags, args, minimum=1)
+        failed = False
+        for name in flags.args:
+            try:
+                status = self.client.wait(name) or {}
+                self.out(str(status.get("StatusCode", 0)))
+            except (APIError, StreamError) as error:
+                self.warn(str(error))
+                failed = True
+        return 1 if failed else 0
+
+    def cmd_rm(self, *args):
+        """Remove containers; report each failure and go on."""
+        flags = self.flags("rm", "[OPTIONS] CONTAINER [CONTAINER...]",
+                           "Remove one or more containers")
+        force = flags.bool(["f", "-force"], False, "Force the removal of a "
+                           "running container (uses SIGKILL)")
+        link = flags.bool(["l", "-link"], False, "Remove the specified link")
+        volumes = flags.bool(["v", "-volumes"], False, "Remove anonymous "
+                             "volumes associated with the container")
+        self.parse(flags, args, minimum=1)
+        failed = False
+        for name in flags.args:
+            try:
+                self.client.remove_container(name, force.value,
+                                             volumes.value, link.value)
+                self.out(name)
+            except (APIError, StreamError) as error:
+                self.warn(str(error))
+                failed = True
+        return 1 if failed else 0
+
+    def cmd_logs(self, *args):
+        """Print a container's logs, byte for byte, on stdout and stderr."""
+        flags = self.flags("logs", "[OPTIONS] CONTAINER", "Fetch the logs "
+                           "of a container")
+        details = flags.bool(["-details"], False, "Show extra details "
+                             "provided to logs")
+        follow = flags.bool(["f", "-follow"], False, "Follow log output")
+        since = flags.string(["-since"], "", 'Show logs since timestamp '
+                             '(e.g. "2013-01-02T13:23:37Z") or relative '
+                             '(e.g. "42m" for 42 minutes)')
+        tail = flags.string(["n", "-tail"], "all", "Number of lines to show "
+                            "from the end of the logs")
+        timestamps = flags.bool(["t", "-timestamps"], False,
+                                "Show timestamps")
+        until = flags.string(["-until"], "", 'Show logs before a timestamp '
+                             '(e.g. "2013-01-02T13:23:37Z") or relative '
+                             '(e.g. "42m" for 42 minutes)')
+        self.parse(flags, args, exactly=1)
+        times = {}
+        for key, flag in (("since", since), ("until", until)):
+            if flag.value:
+                try:
+                    times[key] = parse_timestamp(flag.value)
+                except ValueError:
+                    raise DockerError("failed to parse value as time or "
+                                      f'duration: "{flag.value}"') from None
+        for number, data in self.client.logs(
+                flags.args[0], follow=follow.value, tail=tail.value,
+                timestamps=timestamps.value, details=details.value,
+                **times):
+            output = self.stderr if number == 2 else self.stdout
+            output.write(data)
+            output.flush()
+        return 0
+
+    def cmd_exec(self, *args):
+        """Run a command in a running container; exit with its code."""
+        flags = self.command_flags("exec", "[OPTIONS] CONTAINER COMMAND "
+                                   "[ARG...]", "Execute a command in a "
+                                   "running container")
+        detach = flags.bool(["d", "-detach"], False, "Detached mode: run "
+                            "command in the background")
+        keys = flags.string(["-detach-keys"], "", "Override the key "
+                            "sequence for detaching a container")
+        env = flags.list(["e", "-env"], "Set environment variables")
+        env_file = flags.list(["-env-file"], "Read in a file of "
+                              "environment variables")
+        interactive = flags.bool(["i", "-interactive"], False, "Keep STDIN "
+                                 "open even if not attached")
+        privileged = flags.bool(["-privileged"], False, "Give extended "
+                                "privileges to the command")
+        tty = flags.bool(["t", "-tty"], False, "Allocate a pseudo-TTY")
+        user = flags.string(["u", "-user"], "", "Username or UID (format: "
+                            '"<name|uid>[:<group|gid>]")')
+        workdir = flags.string(["w", "-workdir"], "", "Working directory "
+                               "inside the container")
+        self.parse(flags, args, minimum=2)
+        detach_keys = self._detach_keys(keys.value)
+        attached = not detach.value
+        self._check_terminal(interactive.value and attached, tty.value)
+        config = {
+            "Cmd": flags.args[1:], "Tty": tty.value,
+            "AttachStdin": interactive.value and attached,
+            "AttachStdout": attached, "AttachStderr": attached,
+            "Privileged": privileged.value, "User": user.value,
+            "Env": exec_environment(env, env_file) or None,
+            "WorkingDir": workdir.value or None,
+            "DetachKeys": detach_keys[1],
+        }
+        client = self.client
+        exec_id = client.exec_create(flags.args[0], config)["Id"]
+        if detach.value:
+            client.exec_start(exec_id, detach=True)
+            return 0
+        with client.exec_start(exec_id, tty=tty.value) as stream:
+            detached = self._copy_streams(
+                stream, tty.value, config["AttachStdin"], detach_keys[0],
+                lambda rows, columns: client.exec_resize(exec_id, rows,
+                                                         columns))
+        if detached:
+            return 0
+        return self._exec_exit_code(exec_id)
+
+    def _exec_exit_code(self, exec_id):
+        """Return an exec's exit code once the engine has recorded it."""
+        for attempt in range(50):
+            status = self.client.exec_inspect(exec_id)
+            if not status.get("Running"):
+                return int(status.get("ExitCode") or 0)
+            # The stream can end a moment before the engine notes the exit.
+            time.sleep(0.01 * min(attempt + 1, 10))
+        return int(status.get("ExitCode") or 0)
+
 
     # Registries ------------------------------------------------------------
 

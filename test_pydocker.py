@@ -2365,6 +2365,315 @@ class TestEventTimestamps:
                         "(image=busybox, name=x)")
 
 
+# Container options and attached streams
+# ===========================================================================
+
+def frame(stream, data):
+    """Return one frame of a multiplexed stream."""
+    return bytes([stream, 0, 0, 0]) + struct.pack(">I", len(data)) + data
+
+
+def demultiplexed(pieces, tty=False):
+    """Run ``demultiplex`` over ``pieces``; return (stdout, stderr)."""
+    chunks = iter(pieces)
+    out = {1: b"", 2: b""}
+    for number, data in pydocker.demultiplex(lambda: next(chunks, b""),
+                                             tty):
+        out[number] += data
+    return out[1], out[2]
+
+
+# Bytes that are not UTF-8, and a euro sign cut in two.
+ODD_BYTES = b"\xe2\x82" + b"\xac\xff\xfe\x00\n"
+
+
+class TestContainerOptions:
+    """Flag values checked and converted as docker does."""
+
+    @pytest.mark.parametrize("text, expected", [
+        ("80", [("80/tcp", {"HostIp": "", "HostPort": ""})]),
+        ("8080:80", [("80/tcp", {"HostIp": "", "HostPort": "8080"})]),
+        ("127.0.0.1:8080:80/udp",
+         [("80/udp", {"HostIp": "127.0.0.1", "HostPort": "8080"})]),
+        ("[::1]:80:80", [("80/tcp", {"HostIp": "::1", "HostPort": "80"})]),
+        ("127.0.0.1::80", [("80/tcp", {"HostIp": "127.0.0.1",
+                                       "HostPort": ""})]),
+        ("8000-8001:80-81", [("80/tcp", {"HostIp": "", "HostPort": "8000"}),
+                             ("81/tcp", {"HostIp": "", "HostPort": "8001"})]),
+        ("8000-8010:80", [("80/tcp", {"HostIp": "",
+                                      "HostPort": "8000-8010"})]),
+    ], ids=["container-only", "host", "ip-udp", "ipv6", "ip-no-host",
+            "ranges", "host-range"])
+    def test_parse_port_spec(self, text, expected):
+        assert pydocker.parse_port_spec(text) == expected
+
+    @pytest.mark.parametrize("text, message", [
+        ("abc:80", "invalid hostPort: abc"),
+        ("80:abc", "invalid containerPort: abc"),
+        ("99999:80", "invalid hostPort: 99999"),
+        ("1.2.3:80:80", "invalid IP address: 1.2.3"),
+        ("80/xyz", "invalid proto: xyz"),
+        ("80:", "no port specified: 80:<empty>"),
+        ("80-82:90-91", "invalid ranges specified for container and host "
+         "Ports: 90-91 and 80-82"),
+    ], ids=["host", "container", "too-big", "ip", "proto", "empty",
+            "ranges"])
+    def test_parse_port_spec_rejects(self, text, message):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_port_spec(text)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("text, expected", [
+        ("type=bind,src=/a,dst=/b,readonly",
+         {"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": True}),
+        ('"type=bind","source=/a,b",target=/c,bind-propagation=rshared',
+         {"Type": "bind", "Source": "/a,b", "Target": "/c",
+          "BindOptions": {"Propagation": "rshared"}}),
+        ("target=/v,volume-nocopy,volume-opt=o=1,volume-label=l=2",
+         {"Type": "volume", "Target": "/v", "VolumeOptions": {
+             "NoCopy": True, "DriverConfig": {"Options": {"o": "1"}},
+             "Labels": {"l": "2"}}}),
+        ("type=tmpfs,destination=/t,tmpfs-size=1m,tmpfs-mode=1770,ro=false",
+         {"Type": "tmpfs", "Target": "/t", "ReadOnly": False,
+          "TmpfsOptions": {"SizeBytes": 1 << 20, "Mode": 0o1770}}),
+    ], ids=["bind", "csv-quotes", "volume", "tmpfs"])
+    def test_parse_mount(self, text, expected):
+        assert pydocker.parse_mount(text) == expected
+
+    @pytest.mark.parametrize("text, message", [
+        ("type=bind", "target is required"),
+        ("bogus", "invalid field 'bogus' must be a key=value pair"),
+        ("foo=bar,target=/x", "unexpected key 'foo' in 'foo=bar'"),
+        ("target=/x,ro=maybe", "invalid value for ro: maybe"),
+        ("type=bind,target=/x,tmpfs-size=1m",
+         "cannot mix 'tmpfs-*' options with mount type 'bind'"),
+    ], ids=["no-target", "not-pair", "unknown-key", "bad-bool", "mixed"])
+    def test_parse_mount_rejects(self, text, message):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_mount(text)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("text, expected", [
+        ("nofile=1024", {"Name": "nofile", "Soft": 1024, "Hard": 1024}),
+        ("nproc=10:20", {"Name": "nproc", "Soft": 10, "Hard": 20}),
+    ], ids=["soft-only", "soft-hard"])
+    def test_parse_ulimit(self, text, expected):
+        assert pydocker.parse_ulimit(text) == expected
+
+    @pytest.mark.parametrize("text, message", [
+        ("nofile", "invalid ulimit argument: nofile"),
+        ("bogus=1", "invalid ulimit type: bogus"),
+        ("nofile=10:5", "ulimit soft limit must be less than or equal to "
+         "hard limit: 10 > 5"),
+        ("nofile=x", 'strconv.ParseInt: parsing "x": invalid syntax'),
+    ], ids=["no-value", "type", "soft-above-hard", "not-number"])
+    def test_parse_ulimit_rejects(self, text, message):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_ulimit(text)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("text, expected", [
+        ("db:10.0.0.2", "db:10.0.0.2"), ("db=10.0.0.2", "db:10.0.0.2"),
+        ("v6:::1", "v6:::1"), ("v6=[::1]", "v6:::1"),
+        ("gw:host-gateway", "gw:host-gateway"),
+    ], ids=["colon", "equals", "ipv6", "brackets", "gateway"])
+    def test_parse_extra_host(self, text, expected):
+        assert pydocker.parse_extra_host(text) == expected
+
+    @pytest.mark.parametrize("text, message", [
+        ("foo", 'bad format for add-host: "foo"'),
+        ("foo:bar", 'invalid IP address in add-host: "bar"'),
+        (":1.2.3.4", 'bad format for add-host: ":1.2.3.4"'),
+    ], ids=["no-address", "bad-address", "no-host"])
+    def test_parse_extra_host_rejects(self, text, message):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_extra_host(text)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("text, seconds", [
+        ("0", 0), ("1m30s", 90), ("250ms", 0.25), ("1.5h", 5400),
+        ("2us", 2e-6),
+    ], ids=["zero", "minutes", "millis", "fraction", "micros"])
+    def test_parse_go_duration(self, text, seconds):
+        assert pydocker.parse_go_duration(text) == pytest.approx(seconds)
+
+    @pytest.mark.parametrize("text, message", [
+        ("x", 'time: invalid duration "x"'),
+        ("10", 'time: missing unit in duration "10"'),
+        ("3d", 'time: unknown unit "d" in duration "3d"'),
+    ], ids=["word", "no-unit", "unknown-unit"])
+    def test_parse_go_duration_rejects(self, text, message):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_go_duration(text)
+        assert str(error.value) == message
+
+    @pytest.mark.parametrize("text, expected", [
+        ("10m", "400.000000000"), ("1700000000", "1700000000"),
+        ("2024-01-02T03:04:05Z", "1704164645.000000000"),
+        ("2024-01-02T03:04:05.5+01:00", "1704161045.500000000"),
+    ], ids=["duration", "unix", "rfc3339", "offset-fraction"])
+    def test_parse_timestamp(self, text, expected):
+        assert pydocker.parse_timestamp(text, now=1000) == expected
+
+    def test_env_file_as_docker_reads_it(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("PYTEST_PASSED", "from-env")
+        monkeypatch.delenv("PYTEST_UNSET", raising=False)
+        path = tmp_path / "env"
+        path.write_bytes(b"\xef\xbb\xbf# comment\n\n  A=1\nB= spaced = \n"
+                         b"PYTEST_PASSED\nPYTEST_UNSET\nEMPTY=\n")
+        assert pydocker.parse_env_file(str(path)) == [
+            "A=1", "B= spaced = ", "PYTEST_PASSED=from-env", "EMPTY="]
+
+    @pytest.mark.parametrize("data, message", [
+        (b"MY VAR=1\n", "poorly formatted environment: variable 'MY VAR' "
+         "contains whitespaces"),
+        (b"=1\n", "poorly formatted environment: no variable name on line "
+         "'=1'"),
+    ], ids=["space", "no-name"])
+    def test_env_file_rejects(self, tmp_path, data, message):
+        path = tmp_path / "env"
+        path.write_bytes(data)
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_env_file(str(path))
+        assert str(error.value) == message
+
+    def test_env_file_missing_names_the_file(self, tmp_path):
+        with pytest.raises(ValueError) as error:
+            pydocker.parse_env_file(str(tmp_path / "nope"))
+        assert str(error.value) == (f"open {tmp_path}/nope: no such file "
+                                    "or directory")
+
+    def test_config_from_flags(self, tmp_path):
+        flags = pydocker.FlagSet("pydocker run", interspersed=False)
+        options = pydocker.ContainerOptions(flags, run=True)
+        flags.parse(["-i", "-p", "8080:80", "--expose", "90-91",
+                     "-v", "/src:/dst:ro", "-v", "/anon", "--tmpfs",
+                     "/t:size=1m", "--restart", "on-failure:3", "--cpus",
+                     "1.5", "-m", "64m", "--entrypoint", "", "-l", "a=b",
+                     "-l", "flag", "--stop-timeout", "7", "busybox", "sh"])
+        config = options.config(flags.args[0], flags.args[1:])
+        host = config["HostConfig"]
+        assert config["Cmd"] == ["sh"] and config["Entrypoint"] == [""]
+        assert config["OpenStdin"] and config["StdinOnce"]
+        assert config["AttachStdin"] and config["AttachStdout"]
+        assert config["ExposedPorts"] == {"80/tcp": {}, "90/tcp": {},
+                                          "91/tcp": {}}
+        assert config["Volumes"] == {"/anon": {}}
+        assert config["Labels"] == {"a": "b", "flag": ""}
+        assert config["StopTimeout"] == 7
+        assert host["PortBindings"] == {"80/tcp": [{"HostIp": "",
+                                                    "HostPort": "8080"}]}
+        assert host["Binds"] == ["/src:/dst:ro"]
+        assert host["Tmpfs"] == {"/t": "size=1m"}
+        assert host["RestartPolicy"] == {"Name": "on-failure",
+                                         "MaximumRetryCount": 3}
+        assert host["NanoCpus"] == 1500000000
+        assert host["Memory"] == 64 << 20
+        assert host["AutoRemove"] is False
+
+    def test_detached_config_attaches_nothing(self):
+        flags = pydocker.FlagSet("pydocker run", interspersed=False)
+        options = pydocker.ContainerOptions(flags, run=True)
+        flags.parse(["-d", "-i", "busybox"])
+        config = options.config("busybox", [], detach=True)
+        assert config["OpenStdin"]
+        assert not (config["AttachStdin"] or config["AttachStdout"]
+                    or config["StdinOnce"])
+
+
+class TestAttachedStreams:
+    """Frames, detach keys and the terminal, without an engine."""
+
+    @pytest.mark.parametrize("size", [1, 3, 7, 8, 9, 4096],
+                             ids=lambda size: f"reads-of-{size}")
+    def test_frames_split_anywhere_come_out_whole(self, size):
+        data = (frame(1, b"hello ") + frame(1, b"") + frame(2, b"oops\n")
+                + frame(1, ODD_BYTES) + frame(0, b"zero"))
+        assert demultiplexed(split_every(data, size)) == (
+            b"hello " + ODD_BYTES + b"zero", b"oops\n")
+
+    def test_tty_stream_is_passed_through_untouched(self):
+        data = frame(2, b"looks like a frame")
+        assert demultiplexed([data[:5], data[5:]], tty=True) == (data, b"")
+
+    def test_stream_ending_inside_a_frame_is_an_error(self):
+        with pytest.raises(pydocker.StreamError) as error:
+            demultiplexed([frame(1, b"complete"), frame(1, b"cut")[:-1]])
+        assert "ended in the middle of a frame" in str(error.value)
+
+    def test_error_frame_raises_its_message(self):
+        with pytest.raises(pydocker.StreamError) as error:
+            demultiplexed([frame(1, b"out"), frame(3, b"exec failed\n")])
+        assert str(error.value) == "exec failed"
+
+    def test_unknown_stream_number_is_malformed(self):
+        with pytest.raises(pydocker.StreamError) as error:
+            demultiplexed([frame(7, b"x")])
+        assert "malformed stream" in str(error.value)
+
+    def test_large_frame_is_not_held_whole(self):
+        data = frame(1, b"x" * (1 << 20))
+        chunks = iter(split_every(data, 65536))
+        sizes = [len(piece) for _, piece in pydocker.demultiplex(
+            lambda: next(chunks, b""))]
+        assert sum(sizes) == 1 << 20 and max(sizes) <= 65536
+
+    @pytest.mark.parametrize("text, keys", [
+        ("ctrl-p,ctrl-q", b"\x10\x11"), ("ctrl-a", b"\x01"),
+        ("a,ctrl-@,ctrl-[,ctrl-_", b"a\x00\x1b\x1f"), ("CTRL-X", b"\x18"),
+    ], ids=["default", "one", "specials", "upper"])
+    def test_parse_detach_keys(self, text, keys):
+        assert pydocker.parse_detach_keys(text) == keys
+
+    @pytest.mark.parametrize("text", ["ctrl-xx", "ab", "ctrl-1", ""],
+                             ids=["long", "word", "digit", "empty"])
+    def test_parse_detach_keys_rejects(self, text):
+        with pytest.raises(ValueError):
+            pydocker.parse_detach_keys(text)
+
+    @pytest.mark.parametrize("typed, sent, detached", [
+        ([b"ls\r"], b"ls\r", False),
+        ([b"a\x10", b"\x11b"], b"a", True),
+        ([b"\x10x"], b"\x10x", False),
+        ([b"\x10\x10\x11"], b"\x10", True),
+        ([b"\x10"], b"", False),
+    ], ids=["plain", "split-sequence", "prefix-then-other", "repeated-start",
+            "held-prefix"])
+    def test_detach_scanner(self, typed, sent, detached):
+        scanner = pydocker.DetachScanner(b"\x10\x11")
+        out, done = b"", False
+        for data in typed:
+            passed, done = scanner.feed(data)
+            out += passed
+            if done:
+                break
+        assert (out, done) == (sent, detached)
+
+    def test_raw_terminal_is_restored_after_an_error(self):
+        master, slave = os.openpty()
+        try:
+            before = termios.tcgetattr(slave)
+            with pytest.raises(RuntimeError):
+                with pydocker.raw_terminal(open(slave, "rb", closefd=False)):
+                    raw = termios.tcgetattr(slave)
+                    raise RuntimeError("boom")
+            assert not raw[3] & (termios.ECHO | termios.ICANON)
+            assert termios.tcgetattr(slave) == before
+        finally:
+            os.close(master)
+            os.close(slave)
+
+    @pytest.mark.parametrize("message, code", [
+        ('exec: "nosuch": executable file not found in $PATH', 127),
+        ("open /x: no such file or directory", 127),
+        ('exec: "/etc": permission denied', 126),
+        ("read /x: is a directory", 126),
+        ("cgroup failure", 125),
+    ], ids=["not-found", "no-file", "permission", "directory", "other"])
+    def test_start_exit_code(self, message, code):
+        assert pydocker.start_exit_code(message) == code
+
+
 # =========================================================================
 # Fixtures: a fake engine that replays scripted bytes
 # =========================================================================
@@ -2985,6 +3294,224 @@ class TestFakeDaemonPull:
 
 
 # =========================================================================
+# TestFakeDaemonStreams: frames cut anywhere, odd upgrades, failed starts
+# =========================================================================
+
+UPGRADED = (b"HTTP/1.1 101 UPGRADED\r\n"
+            b"Content-Type: application/vnd.docker.raw-stream\r\n"
+            b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+
+
+def inspected(tty=False, running=True, open_stdin=False):
+    """Return the engine's answer to inspecting container ``c1``."""
+    return json_response(200, {
+        "Id": "c1", "State": {"Running": running, "Paused": False},
+        "Config": {"Tty": tty, "OpenStdin": open_stdin},
+        "HostConfig": {"AutoRemove": False}})
+
+
+class _HeldOpen:
+    """A scripted answer that sends ``head`` and then holds the
+    connection until the client closes it, noting that it did."""
+
+    def __init__(self, head):
+        self.head = head
+        self.closed = threading.Event()
+
+    def __call__(self, connection, request):
+        connection.sendall(self.head)
+        while connection.recv(65536):
+            pass
+        self.closed.set()
+
+
+class TestFakeDaemonStreams:
+    """What an engine will not do on demand, for logs, attach and run."""
+
+    def test_logs_frames_split_across_reads(self, fake_daemon, run_cli):
+        data = (frame(1, b"first line\n") + frame(2, b"warning\n")
+                + frame(1, b"") + frame(1, ODD_BYTES))
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("GET", "/containers/c1/logs",
+                       chunked_stream(split_every(data, 3)))
+        code, out, err = run_cli("logs", "c1")
+        assert (code, out, err) == (0, b"first line\n" + ODD_BYTES,
+                                    b"warning\n")
+        query = fake_daemon.requests[-1].query
+        assert "stdout=1" in query and "stderr=1" in query
+
+    def test_logs_of_tty_container_are_not_demultiplexed(self, fake_daemon,
+                                                         run_cli):
+        data = frame(2, b"raw bytes that look framed")
+        fake_daemon.on("GET", "/containers/c1/json", inspected(tty=True))
+        fake_daemon.on("GET", "/containers/c1/logs",
+                       raw_stream(split_every(data, 5)))
+        code, out, err = run_cli("logs", "c1")
+        assert (code, out, err) == (0, data, b"")
+
+    def test_logs_cut_mid_frame_keeps_output_and_says_so(self, fake_daemon,
+                                                         run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("GET", "/containers/c1/logs", raw_stream(
+            [frame(1, b"whole\n"), frame(1, b"half of it")[:-4]]))
+        code, out, err = run_cli("logs", "c1")
+        assert code == 1
+        # Frames are passed on as they arrive (memory stays flat), so the
+        # part of the cut frame that came is shown too.
+        assert out == b"whole\nhalf o"
+        assert "ended in the middle of a frame" in assert_one_clean_line(err)
+
+    def test_logs_error_frame_is_one_line(self, fake_daemon, run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("GET", "/containers/c1/logs", raw_stream(
+            [frame(1, b"out\n") + frame(3, b"log file is corrupt\n")]))
+        code, out, err = run_cli("logs", "c1")
+        assert (code, out, err) == (1, b"out\n", b"log file is corrupt\n")
+
+    def test_logs_sends_tail_since_until_and_follow(self, fake_daemon,
+                                                    run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("GET", "/containers/c1/logs", raw_stream([]))
+        code, _, err = run_cli("logs", "-f", "-t", "--tail", "5",
+                               "--since", "1700000000", "--until",
+                               "2024-01-02T03:04:05Z", "c1")
+        assert code == 0, err
+        query = fake_daemon.requests[-1].query.split("&")
+        for pair in ("follow=1", "timestamps=1", "tail=5",
+                     "since=1700000000",
+                     "until=1704164645.000000000"):
+            assert pair in query
+
+    def test_logs_bad_since_is_one_line(self, run_cli):
+        code, _, err = run_cli("logs", "--since", "yesterday", "c1")
+        assert code == 1
+        assert err == b'failed to parse value as time or duration: ' \
+                      b'"yesterday"\n'
+
+    def test_attach_upgrade_split_from_its_first_frame(self, fake_daemon,
+                                                       run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("POST", "/containers/c1/wait",
+                       json_response(200, {"StatusCode": 4}))
+        # The headers and the first bytes of the stream in one send: what
+        # http.client buffered with the headers belongs to the stream.
+        stream = frame(1, b"buffered with headers\n") + frame(2, b"e\n")
+        fake_daemon.on("POST", "/containers/c1/attach",
+                       [UPGRADED + stream[:5]] + split_every(stream[5:], 4))
+        code, out, err = run_cli("attach", "c1")
+        assert (code, out, err) == (4, b"buffered with headers\n", b"e\n")
+        attach = [r for r in fake_daemon.requests
+                  if r.route == "/containers/c1/attach"][0]
+        assert attach.header("Upgrade") == "tcp"
+        assert attach.header("Connection") == "Upgrade"
+
+    def test_attach_engine_answering_200_still_streams(self, fake_daemon,
+                                                       run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("POST", "/containers/c1/wait",
+                       json_response(200, {"StatusCode": 0}))
+        fake_daemon.on("POST", "/containers/c1/attach", raw_stream(
+            [frame(1, b"no upgrade\n")]))
+        code, out, err = run_cli("attach", "c1")
+        assert (code, out, err) == (0, b"no upgrade\n", b"")
+
+    def test_attach_refused_is_engine_error(self, fake_daemon, run_cli):
+        fake_daemon.on("GET", "/containers/c1/json", inspected())
+        fake_daemon.on("POST", "/containers/c1/wait",
+                       json_response(200, {"StatusCode": 0}))
+        fake_daemon.on("POST", "/containers/c1/attach", json_response(
+            409, {"message": "container c1 is restarting"}))
+        code, out, err = run_cli("attach", "c1")
+        assert code == 1
+        assert err == (b"Error response from daemon: container c1 is "
+                       b"restarting\n")
+
+    def test_attach_stopped_container_is_refused(self, fake_daemon,
+                                                 run_cli):
+        fake_daemon.on("GET", "/containers/c1/json",
+                       inspected(running=False))
+        code, _, err = run_cli("attach", "c1")
+        assert (code, err) == (1, b"You cannot attach to a stopped "
+                               b"container, start it first\n")
+        assert fake_daemon.routes("POST") == []
+
+    @pytest.mark.parametrize("message, code", [
+        ('OCI runtime create failed: exec: "nosuch": executable file not '
+         'found in $PATH: unknown', 127),
+        ('OCI runtime create failed: exec: "/etc": permission denied', 126),
+        ("cgroups: cannot find cgroup mount destination", 125),
+    ], ids=["not-found", "permission", "other"])
+    def test_run_start_failing_after_create(self, fake_daemon, run_cli,
+                                            message, code):
+        attach = _HeldOpen(UPGRADED)
+        wait = _HeldOpen(b"HTTP/1.1 200 OK\r\nContent-Type: "
+                         b"application/json\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+        fake_daemon.on("POST", "/containers/create",
+                       json_response(201, {"Id": "abc", "Warnings": []}))
+        fake_daemon.on("POST", "/containers/abc/wait", wait)
+        fake_daemon.on("POST", "/containers/abc/attach", attach)
+        fake_daemon.on("POST", "/containers/abc/start",
+                       json_response(400, {"message": message}))
+        status, out, err = run_cli("run", "--rm", "busybox", "nosuch")
+        assert status == code
+        assert err.decode() == f"Error response from daemon: {message}\n"
+        # The stream and the wait were closed, and nothing more was sent.
+        assert attach.closed.wait(5) and wait.closed.wait(5)
+        assert fake_daemon.routes()[-1] == "/containers/abc/start"
+        created = json.loads(fake_daemon.requests[1].body)
+        assert created["HostConfig"]["AutoRemove"] is True
+        assert "condition=removed" in [
+            r for r in fake_daemon.requests
+            if r.route == "/containers/abc/wait"][0].query
+
+    def test_run_create_failure_exits_125(self, fake_daemon, run_cli):
+        fake_daemon.on("POST", "/containers/create", json_response(
+            409, {"message": 'Conflict. The container name "/x" is already '
+                  'in use'}))
+        code, _, err = run_cli("run", "--name", "x", "busybox")
+        assert code == 125
+        assert err.startswith(b"Error response from daemon: Conflict.")
+
+    def test_run_ctrl_c_while_pulling_exits_130_and_sends_nothing_more(
+            self, fake_daemon, tmp_path):
+        pull = _HeldOpen(chunked_stream([messages_bytes([
+            {"status": "Pulling from library/busybox", "id": "latest"}])],
+            end=False)[0] + b"%x\r\n%s\r\n" % (
+            len(b'{"status":"Waiting","id":"a1"}\r\n'),
+            b'{"status":"Waiting","id":"a1"}\r\n'))
+        fake_daemon.on("POST", "/containers/create", json_response(
+            404, {"message": "No such image: busybox:latest"}))
+        fake_daemon.on("POST", "/images/create", pull)
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("DOCKER_")}
+        env.update(DOCKER_HOST=fake_daemon.host,
+                   DOCKER_CONFIG=str(tmp_path / "cfg"))
+        process = subprocess.Popen(
+            [PYTHON, PYDOCKER, "run", "--rm", "busybox", "true"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            # Ctrl-C once the pull's progress has reached the client.
+            seen = b""
+            while b"Waiting" not in seen:
+                line = process.stderr.readline()
+                assert line, seen
+                seen += line
+            process.send_signal(signal.SIGINT)
+            _, rest = process.communicate(timeout=SUBPROCESS_TIMEOUT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert process.returncode == 130
+        assert b"Unable to find image 'busybox:latest' locally" in seen
+        assert b"Traceback" not in seen + rest
+        assert pull.closed.wait(5)
+        assert fake_daemon.routes() == ["/containers/create",
+                                        "/images/create"]
+
+
+# =========================================================================
 # TestFakeDaemonVersions: negotiation, pinning, refusal
 # =========================================================================
 
@@ -3452,15 +3979,17 @@ class Terminal:
                     struct.pack("HHHH", 50, columns, 0, 0))
         self.master = master
         self.output = b""
+        self.slave_name = os.ttyname(slave)
         self.process = subprocess.Popen(
             [PYTHON, PYDOCKER, *args], stdin=slave, stdout=slave,
             stderr=slave, env=env, start_new_session=True)
         os.close(slave)
 
-    def read_until(self, wanted, timeout=60):
-        """Read until ``wanted`` (bytes) has appeared; return all so far."""
+    def read_until(self, wanted, timeout=60, after=0):
+        """Read until ``wanted`` (bytes) has appeared (past the first
+        ``after`` bytes of output); return all so far."""
         deadline = time.monotonic() + timeout
-        while wanted not in self.output:
+        while wanted not in self.output[after:]:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise AssertionError(f"no {wanted!r} on the terminal; "
@@ -3481,6 +4010,23 @@ class Terminal:
 
     def type(self, data):
         os.write(self.master, data)
+
+    def wait(self, timeout=60):
+        """Read until the process has exited; return its exit code."""
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.master], [], [], 0.2)
+            if ready and not self._read_some():
+                break
+        return self.process.wait(timeout=max(1, deadline - time.monotonic()))
+
+    def modes(self):
+        """Return the terminal's termios attributes, as left behind."""
+        fd = os.open(self.slave_name, os.O_RDWR | os.O_NOCTTY)
+        try:
+            return termios.tcgetattr(fd)
+        finally:
+            os.close(fd)
 
     def finish(self, timeout=60):
         """Read to the end and return the exit code."""
@@ -5394,3 +5940,791 @@ class TestCmdContainerPrune:
         assert text(done.stderr) == (
             "bad format of filter (expected name=value)\n"
             "See 'pydocker container prune --help'.\n")
+
+
+# =========================================================================
+# Containers against the real engine: run, attach, exec, logs
+# =========================================================================
+
+def inspect_container(engine, name):
+    """Return the engine's description of a container (reference CLI)."""
+    return json.loads(engine.docker("inspect", "--type", "container",
+                                    name).stdout)[0]
+
+
+def container_exists(engine, name):
+    return engine.docker("inspect", "--type", "container", name,
+                         check=False).returncode == 0
+
+
+@pytest.fixture()
+def names(engine, request):
+    """Make container names for one test; remove those containers after.
+    """
+    made = []
+
+    def make(suffix=""):
+        name = f"pytest-{request.node.name[5:40]}{suffix}"
+        name = re.sub(r"[^a-zA-Z0-9_.-]", "-", name)
+        made.append(name)
+        return name
+    yield make
+    if made:
+        engine.docker("rm", "-f", "-v", *made, check=False)
+
+
+def run_in_busybox(env, busybox_image, *args, input=None, flags=()):
+    """``pydocker run --rm --network none [flags] busybox ARGS``."""
+    return run_pydocker(env, "run", "--rm", "--network", "none", *flags,
+                        busybox_image, *args, input=input)
+
+
+class TestCmdRun:
+    """``run`` and ``create`` in the real engine."""
+
+    def test_run_copies_piped_stdin_and_exits_0(self, engine, env,
+                                                busybox_image, names):
+        name = names()
+        done = run_pydocker(env, "run", "-i", "--rm", "--name", name,
+                            "--network", "none", busybox_image, "cat",
+                            input=b"hello\n")
+        assert (done.returncode, done.stdout, done.stderr) == (
+            0, b"hello\n", b"")
+        assert not container_exists(engine, name)
+
+    def test_run_large_stdin_comes_back_whole(self, env, busybox_image):
+        data = bytes(range(256)) * 4096 + ODD_BYTES
+        done = run_in_busybox(env, busybox_image, "cat", input=data,
+                              flags=["-i"])
+        assert done.returncode == 0, text(done.stderr)
+        assert done.stdout == data
+
+    def test_run_exit_code_is_the_containers(self, engine, env,
+                                             busybox_image, names):
+        name = names()
+        done = run_in_busybox(env, busybox_image, "sh", "-c", "exit 3",
+                              flags=["--name", name])
+        assert (done.returncode, done.stdout, done.stderr) == (3, b"", b"")
+        assert not container_exists(engine, name)
+
+    def test_run_without_rm_keeps_exited_container(self, engine, env,
+                                                   busybox_image, names):
+        name = names()
+        done = run_pydocker(env, "run", "--name", name, "--network", "none",
+                            busybox_image, "sh", "-c", "echo kept; exit 2")
+        assert (done.returncode, done.stdout) == (2, b"kept\n")
+        state = inspect_container(engine, name)["State"]
+        assert (state["Status"], state["ExitCode"]) == ("exited", 2)
+
+    @pytest.mark.parametrize("command, code", [
+        (["nosuch-command"], 127), (["/etc"], 126),
+    ], ids=["missing-127", "directory-126"])
+    def test_run_entrypoint_that_cannot_start(self, engine, env,
+                                              busybox_image, names,
+                                              command, code):
+        name = names()
+        done = run_in_busybox(env, busybox_image, *command,
+                              flags=["--name", name])
+        assert done.returncode == code
+        line = assert_one_clean_line(done.stderr)
+        assert line.startswith("Error response from daemon: ")
+        # --rm: the engine removes a container that failed to start.
+        assert not container_exists(engine, name)
+
+    def test_run_output_is_byte_exact(self, env, busybox_image):
+        # A euro sign cut between two writes, then bytes that are not UTF-8.
+        script = ("printf '\\342\\202'; sleep 0.1; "
+                  "printf '\\254\\377\\376\\000\\n'")
+        done = run_in_busybox(env, busybox_image, "sh", "-c", script)
+        assert done.returncode == 0, text(done.stderr)
+        assert done.stdout == ODD_BYTES
+
+    def test_run_stdout_and_stderr_land_on_their_streams(self, env,
+                                                         busybox_image):
+        done = run_in_busybox(env, busybox_image, "sh", "-c",
+                              "echo out; echo err >&2; echo out2")
+        assert (done.returncode, done.stdout, done.stderr) == (
+            0, b"out\nout2\n", b"err\n")
+
+    def test_run_attach_only_stderr(self, env, busybox_image):
+        done = run_in_busybox(env, busybox_image, "sh", "-c",
+                              "echo out; echo err >&2",
+                              flags=["-a", "stderr"])
+        assert (done.returncode, done.stdout, done.stderr) == (
+            0, b"", b"err\n")
+
+    def test_run_tty_without_terminal_gives_raw_output(self, env,
+                                                       busybox_image):
+        done = run_in_busybox(env, busybox_image, "sh", "-c",
+                              "echo out; echo err >&2", flags=["-t"])
+        assert done.returncode == 0, text(done.stderr)
+        # One stream, with the terminal's line endings.
+        assert (done.stdout, done.stderr) == (b"out\r\nerr\r\n", b"")
+
+    def test_run_detached_prints_id_of_running_container(
+            self, engine, env, busybox_image, names):
+        name = names()
+        done = run_pydocker(env, "run", "-d", "--name", name, "--network",
+                            "none", busybox_image, "sleep", "60")
+        assert done.returncode == 0, text(done.stderr)
+        info = inspect_container(engine, name)
+        assert done.stdout == info["Id"].encode() + b"\n"
+        assert info["State"]["Running"]
+
+    def test_run_environment_user_workdir_hostname(
+            self, env, busybox_image, tmp_path):
+        env_file = tmp_path / "env"
+        env_file.write_text("# a comment\nFROM_FILE=file value\n")
+        env = dict(env, PYTEST_PASSED="passed through")
+        done = run_in_busybox(
+            env, busybox_image, "sh", "-c",
+            'echo "$A|$FROM_FILE|$PYTEST_PASSED"; pwd; id -u; hostname',
+            flags=["-e", "A=1", "--env-file", str(env_file), "-e",
+                   "PYTEST_PASSED", "-w", "/tmp", "-u", "65534", "-h",
+                   "pyhost"])
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout).splitlines() == [
+            "1|file value|passed through", "/tmp", "65534", "pyhost"]
+
+    def test_run_entrypoint_flag_replaces_image_command(self, env,
+                                                        busybox_image):
+        done = run_in_busybox(env, busybox_image, "one", "two",
+                              flags=["--entrypoint", "echo"])
+        assert (done.returncode, done.stdout) == (0, b"one two\n")
+
+    def test_run_bind_volume_and_mount_reach_the_host(
+            self, env, busybox_image, tmp_path):
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "given.txt").write_text("from host\n")
+        (tmp_path / "out").mkdir()
+        done = run_in_busybox(
+            env, busybox_image, "sh", "-c",
+            "cat /in/given.txt; echo written > /out/made.txt; "
+            "echo no > /in/refused 2>/dev/null || echo read-only",
+            flags=["-v", f"{tmp_path}/in:/in:ro", "--mount",
+                   f"type=bind,source={tmp_path}/out,target=/out"])
+        assert done.returncode == 0, text(done.stderr)
+        assert done.stdout == b"from host\nread-only\n"
+        assert (tmp_path / "out" / "made.txt").read_text() == "written\n"
+        assert not (tmp_path / "in" / "refused").exists()
+
+    def test_run_read_only_with_tmpfs(self, env, busybox_image):
+        done = run_in_busybox(
+            env, busybox_image, "sh", "-c",
+            "echo ok > /scratch/f && cat /scratch/f; "
+            "touch /rootfile 2>/dev/null || echo root-refused",
+            flags=["--read-only", "--tmpfs", "/scratch"])
+        assert done.returncode == 0, text(done.stderr)
+        assert done.stdout == b"ok\nroot-refused\n"
+
+    def test_run_add_host_and_init(self, env, busybox_image):
+        done = run_in_busybox(
+            env, busybox_image, "sh", "-c",
+            "grep pyhost /etc/hosts; cat /proc/1/comm",
+            flags=["--add-host", "pyhost:10.1.2.3", "--init"])
+        assert done.returncode == 0, text(done.stderr)
+        lines = text(done.stdout).splitlines()
+        assert lines[0].split() == ["10.1.2.3", "pyhost"]
+        assert lines[1] != "sh"  # PID 1 is the init process
+
+    def test_create_stores_what_the_sandbox_cannot_run(
+            self, engine, env, busybox_image, names, tmp_path):
+        name = names()
+        done = run_pydocker(
+            env, "create", "--name", name, "--network", "none",
+            "--privileged", "--ulimit", "nofile=2048:4096", "-m", "64m",
+            "--cpus", "1.5", "--cap-add", "NET_ADMIN", "--cap-drop",
+            "CHOWN", "--restart", "on-failure:3", "-l", "team=py",
+            "--log-driver", "json-file", "--log-opt", "max-size=1m",
+            "--health-cmd", "true", "--health-interval", "5s",
+            "--health-retries", "2", "--health-timeout", "1s",
+            "--health-start-period", "1m", "--stop-signal", "SIGUSR1",
+            "--stop-timeout", "7", "-p", "127.0.0.1:8080:80/udp",
+            "--expose", "90", "-P", "--tmpfs", "/run:size=1m",
+            "--mount", "type=volume,target=/data", busybox_image, "true")
+        assert done.returncode == 0, text(done.stderr)
+        info = inspect_container(engine, name)
+        assert done.stdout == info["Id"].encode() + b"\n"
+        host, config = info["HostConfig"], info["Config"]
+        assert info["State"]["Status"] == "created"
+        assert host["Privileged"] is True
+        assert host["Ulimits"] == [{"Name": "nofile", "Soft": 2048,
+                                    "Hard": 4096}]
+        assert (host["Memory"], host["NanoCpus"]) == (64 << 20, 1500000000)
+        assert (host["CapAdd"], host["CapDrop"]) == (["NET_ADMIN"],
+                                                     ["CHOWN"])
+        assert host["RestartPolicy"] == {"Name": "on-failure",
+                                         "MaximumRetryCount": 3}
+        assert host["LogConfig"] == {"Type": "json-file",
+                                     "Config": {"max-size": "1m"}}
+        assert host["PortBindings"] == {"80/udp": [
+            {"HostIp": "127.0.0.1", "HostPort": "8080"}]}
+        assert host["PublishAllPorts"] is True
+        assert host["Tmpfs"] == {"/run": "size=1m"}
+        assert host["Mounts"] == [{"Type": "volume", "Target": "/data"}]
+        assert config["Healthcheck"] == {
+            "Test": ["CMD-SHELL", "true"], "Interval": 5 * 10**9,
+            "Timeout": 10**9, "StartPeriod": 60 * 10**9, "Retries": 2}
+        assert config["Labels"] == {"team": "py"}
+        assert (config["StopSignal"], config["StopTimeout"]) == ("SIGUSR1",
+                                                                 7)
+        assert set(config["ExposedPorts"]) == {"80/udp", "90/tcp"}
+
+    def test_container_create_then_start_attached(self, engine, env,
+                                                  busybox_image, names):
+        name = names()
+        created = run_pydocker(env, "container", "create", "--name", name,
+                               "--network", "none", busybox_image, "sh",
+                               "-c", "echo started; exit 6")
+        assert created.returncode == 0, text(created.stderr)
+        assert inspect_container(engine, name)["State"]["Status"] == \
+            "created"
+        done = run_pydocker(env, "start", "-a", name)
+        assert (done.returncode, done.stdout) == (6, b"started\n")
+
+    def test_run_published_port_over_user_network(
+            self, engine, env, busybox_image, names):
+        name, network = names(), names("-net")
+        engine.docker("network", "create", network)
+        port = _free_port()
+        try:
+            done = run_pydocker(
+                env, "run", "-d", "--name", name, "--network", network,
+                "-p", f"127.0.0.1:{port}:80", busybox_image, "sh", "-c",
+                "mkdir /www; echo served > /www/index.html; "
+                "exec httpd -f -p 80 -h /www")
+            assert done.returncode == 0, text(done.stderr)
+            assert _http_body(f"http://127.0.0.1:{port}/") == b"served\n"
+            bindings = inspect_container(engine, name)["NetworkSettings"][
+                "Ports"]["80/tcp"]
+            assert bindings == [{"HostIp": "127.0.0.1",
+                                 "HostPort": str(port)}]
+        finally:
+            engine.docker("rm", "-f", name, check=False)
+            engine.docker("network", "rm", network, check=False)
+
+    def test_run_pulls_missing_image_progress_on_stderr(
+            self, engine, env, test_image):
+        remove_image(engine, test_image.name_plain)
+        done = run_pydocker(env, "run", "--rm", "--network", "none",
+                            test_image.name_plain)
+        assert done.returncode == 0, text(done.stderr)
+        # The image's CMD cats a file it holds; nothing else on stdout.
+        assert done.stdout == b"hello from pytest\n"
+        err = text(done.stderr)
+        assert err.startswith(f"Unable to find image "
+                              f"'{test_image.name_plain}' locally\n")
+        assert "v1: Pulling from pytest/multi\n" in err
+        assert f"Digest: {test_image.digest}" in err
+        assert f"Status: Downloaded newer image for {test_image.name_plain}" \
+            in err
+        assert image_exists(engine, test_image.name_plain)
+
+    def test_run_pull_never_refuses_missing_image(self, engine, env,
+                                                  test_image):
+        remove_image(engine, test_image.name_plain)
+        done = run_pydocker(env, "run", "--rm", "--pull", "never",
+                            "--network", "none", test_image.name_plain)
+        assert done.returncode == 125
+        assert text(done.stderr) == ("Error response from daemon: No such "
+                                     f"image: {test_image.name_plain}\n")
+        assert not image_exists(engine, test_image.name_plain)
+
+    def test_run_cidfile(self, engine, env, busybox_image, names,
+                         tmp_path):
+        cidfile, name = tmp_path / "cid", names()
+        done = run_in_busybox(env, busybox_image, "true",
+                              flags=["--cidfile", str(cidfile), "--name",
+                                     name])
+        assert done.returncode == 0, text(done.stderr)
+        assert re.fullmatch(r"[0-9a-f]{64}", cidfile.read_text())
+        again = run_in_busybox(env, busybox_image, "true",
+                               flags=["--cidfile", str(cidfile), "--name",
+                                      name])
+        assert again.returncode == 125
+        assert text(again.stderr) == (
+            "container ID file found, make sure the other container isn't "
+            f"running or delete {cidfile}\n")
+        assert not container_exists(engine, name)
+
+    @pytest.mark.parametrize("flags, message", [
+        (["-p", "abc:80"], "invalid hostPort: abc"),
+        (["-m", "abc"], 'invalid argument "abc" for "-m, --memory" flag: '
+         "invalid size: 'abc'"),
+        (["--cpus", "x"], 'invalid argument "x" for "--cpus" flag: failed '
+         "to parse x as a rational number"),
+        (["--add-host", "foo:bar"], 'invalid argument "foo:bar" for '
+         '"--add-host" flag: invalid IP address in add-host: "bar"'),
+        (["--ulimit", "bogus=1"], 'invalid argument "bogus=1" for '
+         '"--ulimit" flag: invalid ulimit type: bogus'),
+        (["--restart", "always", "--rm"], "conflicting options: cannot "
+         "specify both --restart and --rm"),
+        (["--pull", "x"], "invalid pull option: 'x': must be one of "
+         '"always", "missing" or "never"'),
+        (["-a", "bogus"], 'invalid argument "bogus" for "-a, --attach" '
+         "flag: valid streams are STDIN, STDOUT and STDERR"),
+        (["--env-file", "/nonexistent/env"], "open /nonexistent/env: no "
+         "such file or directory"),
+        (["--mount", "type=bind"], 'invalid argument "type=bind" for '
+         '"--mount" flag: target is required'),
+        (["--health-interval", "x"], 'invalid argument "x" for '
+         '"--health-interval" flag: time: invalid duration "x"'),
+        (["--detach-keys", "ctrl-xx"], "invalid detach keys (ctrl-xx): "
+         "unknown key 'ctrl-xx'"),
+        (["--stop-timeout", "x"], 'invalid argument "x" for '
+         '"--stop-timeout" flag: strconv.ParseInt: parsing "x": invalid '
+         "syntax"),
+    ], ids=["port", "memory", "cpus", "add-host", "ulimit", "restart-rm",
+            "pull", "attach", "env-file", "mount", "health", "detach-keys",
+            "stop-timeout"])
+    def test_run_bad_values_exit_125_creating_nothing(
+            self, engine, env, busybox_image, names, flags, message):
+        name = names()
+        done = run_pydocker(env, "run", "--name", name, *flags,
+                            "--network", "none", busybox_image, "true")
+        assert done.returncode == 125
+        assert text(done.stderr) == (f"{message}\n"
+                                     "See 'pydocker run --help'.\n")
+        assert not container_exists(engine, name)
+
+    def test_run_engine_refusal_exits_125(self, engine, env, busybox_image,
+                                          names):
+        name = names()
+        done = run_pydocker(env, "run", "--name", name, "--network", "none",
+                            "-v", "/a:relative", busybox_image, "true")
+        assert done.returncode == 125
+        assert "mount path must be absolute" in assert_one_clean_line(
+            done.stderr)
+        assert not container_exists(engine, name)
+
+    @pytest.mark.parametrize("args", [
+        ["run", "-it", "--rm", "busybox"], ["exec", "-it", "any", "sh"],
+    ], ids=["run", "exec"])
+    def test_tty_with_input_not_a_terminal_is_refused(self, engine, env,
+                                                      args):
+        before = engine.docker("ps", "-aq").stdout
+        done = run_pydocker(env, *args, input=b"")
+        assert (done.returncode, text(done.stderr)) == (
+            1, "the input device is not a TTY\n")
+        assert engine.docker("ps", "-aq").stdout == before
+
+    def test_run_attach_with_detach_conflicts(self, env, busybox_image):
+        done = run_pydocker(env, "run", "-d", "-a", "stdout",
+                            busybox_image)
+        assert (done.returncode, text(done.stderr)) == (
+            1, "conflicting options: cannot specify both --attach and "
+            "--detach\n")
+
+    def test_run_forwards_signals_without_tty(self, engine, env,
+                                              busybox_image, names):
+        name = names()
+        process = subprocess.Popen(
+            [PYTHON, PYDOCKER, "run", "--rm", "--name", name, "--network",
+             "none", busybox_image, "sh", "-c",
+             'trap "echo got-term; exit 7" TERM; echo ready; '
+             "while true; do sleep 0.1; done"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        try:
+            assert process.stdout.readline() == b"ready\n"
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=SUBPROCESS_TIMEOUT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert (process.returncode, out, err) == (7, b"got-term\n", b"")
+
+    @pytest.mark.parametrize("version", ["1.24", "1.29"])
+    def test_run_rm_at_old_api_versions(self, engine, config_dir,
+                                        busybox_image, names, version):
+        env = pydocker_env(engine, config_dir, DOCKER_API_VERSION=version)
+        name = names()
+        done = run_in_busybox(env, busybox_image, "sh", "-c",
+                              "echo old; exit 4", flags=["--name", name])
+        assert (done.returncode, done.stdout) == (4, b"old\n")
+        assert not container_exists(engine, name)
+
+
+def _http_body(url, attempts=100):
+    """GET ``url`` until the server in the container answers."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    for _ in range(attempts):
+        try:
+            with opener.open(url, timeout=5) as response:
+                return response.read()
+        except OSError:
+            time.sleep(0.1)  # httpd may not listen yet
+    raise AssertionError(f"nothing answered at {url}")
+
+
+class TestCmdStartWaitRm:
+    """``start``, ``wait`` and ``rm`` and their ``container`` forms."""
+
+    def test_start_prints_names_and_runs(self, engine, env, busybox_image,
+                                         names):
+        first, second = names("-1"), names("-2")
+        for name in (first, second):
+            engine.docker("create", "--name", name, "--network", "none",
+                          busybox_image, "sleep", "60")
+        done = run_pydocker(env, "start", first, second)
+        assert (done.returncode, text(done.stdout)) == (
+            0, f"{first}\n{second}\n")
+        assert inspect_container(engine, first)["State"]["Running"]
+        assert inspect_container(engine, second)["State"]["Running"]
+
+    def test_start_goes_on_after_a_failure(self, engine, env, busybox_image,
+                                           names):
+        name = names()
+        engine.docker("create", "--name", name, "--network", "none",
+                      busybox_image, "sleep", "60")
+        done = run_pydocker(env, "container", "start", "pytest-nosuch",
+                            name)
+        assert done.returncode == 1
+        assert text(done.stdout) == f"{name}\n"
+        assert text(done.stderr) == (
+            "Error response from daemon: No such container: pytest-nosuch\n"
+            "Error: failed to start containers: pytest-nosuch\n")
+        assert inspect_container(engine, name)["State"]["Running"]
+
+    def test_start_interactive_copies_stdin(self, engine, env,
+                                            busybox_image, names):
+        name = names()
+        engine.docker("create", "-i", "--name", name, "--network", "none",
+                      busybox_image, "sh", "-c", "read line; echo got "
+                      "$line; exit 5")
+        done = run_pydocker(env, "start", "-ai", name, input=b"piped\n")
+        assert (done.returncode, done.stdout) == (5, b"got piped\n")
+
+    def test_start_attach_refuses_several(self, env):
+        done = run_pydocker(env, "start", "-a", "one", "two")
+        assert (done.returncode, text(done.stderr)) == (
+            1, "you cannot start and attach multiple containers at once\n")
+
+    def test_wait_prints_exit_codes_and_goes_on(self, engine, env,
+                                                busybox_image, names):
+        name = names()
+        engine.docker("run", "-d", "--name", name, "--network", "none",
+                      busybox_image, "sh", "-c", "sleep 0.5; exit 9")
+        done = run_pydocker(env, "container", "wait", name,
+                            "pytest-nosuch")
+        assert done.returncode == 1
+        assert done.stdout == b"9\n"
+        assert text(done.stderr) == ("Error response from daemon: No such "
+                                     "container: pytest-nosuch\n")
+
+    def test_rm_running_needs_force(self, engine, env, busybox_image,
+                                    names):
+        name = names()
+        engine.docker("run", "-d", "--name", name, "--network", "none",
+                      busybox_image, "sleep", "60")
+        refused = run_pydocker(env, "rm", name)
+        assert refused.returncode == 1
+        assert "Error response from daemon: " in assert_one_clean_line(
+            refused.stderr)
+        assert container_exists(engine, name)
+        done = run_pydocker(env, "rm", "pytest-nosuch", name, "-f")
+        assert done.returncode == 1
+        assert text(done.stdout) == f"{name}\n"
+        assert text(done.stderr) == ("Error response from daemon: No such "
+                                     "container: pytest-nosuch\n")
+        assert not container_exists(engine, name)
+
+    def test_rm_volumes_removes_anonymous_volume(self, engine, env,
+                                                 busybox_image, names):
+        name = names()
+        engine.docker("create", "--name", name, "-v", "/data", "--network",
+                      "none", busybox_image, "true")
+        volume = inspect_container(engine, name)["Mounts"][0]["Name"]
+        done = run_pydocker(env, "container", "rm", "-v", name)
+        assert (done.returncode, text(done.stdout)) == (0, f"{name}\n")
+        assert engine.docker("volume", "inspect", volume,
+                             check=False).returncode != 0
+
+
+class TestCmdAttach:
+    """``attach`` to running containers."""
+
+    def test_attach_streams_stdin_and_returns_exit_code(
+            self, engine, env, busybox_image, names):
+        name = names()
+        # Created with -i, so the engine closes its stdin when ours ends
+        # (StdinOnce); then started with nothing attached.
+        engine.docker("create", "-i", "--name", name, "--network", "none",
+                      busybox_image, "sh", "-c",
+                      "read line; echo got $line; echo err >&2; exit 9")
+        engine.docker("start", name)
+        done = run_pydocker(env, "attach", name, input=b"typed\n")
+        assert (done.returncode, done.stdout, done.stderr) == (
+            9, b"got typed\n", b"err\n")
+        assert inspect_container(engine, name)["State"]["ExitCode"] == 9
+
+    def test_attach_stopped_container_is_refused(self, engine, env,
+                                                 busybox_image, names):
+        name = names()
+        engine.docker("create", "--name", name, "--network", "none",
+                      busybox_image, "true")
+        done = run_pydocker(env, "container", "attach", name)
+        assert (done.returncode, text(done.stderr)) == (
+            1, "You cannot attach to a stopped container, start it first\n")
+
+
+class TestCmdExec:
+    """``exec`` in a running container."""
+
+    @pytest.fixture()
+    def running(self, engine, busybox_image, names):
+        name = names()
+        engine.docker("run", "-d", "--name", name, "--network", "none",
+                      busybox_image, "sleep", "600")
+        return name
+
+    def test_exec_exit_code_and_streams(self, env, running):
+        done = run_pydocker(env, "exec", running, "sh", "-c",
+                            "echo out; echo err >&2; exit 5")
+        assert (done.returncode, done.stdout, done.stderr) == (
+            5, b"out\n", b"err\n")
+
+    def test_exec_interactive_stdin_half_closed(self, env, running):
+        data = b"line one\n" + ODD_BYTES
+        done = run_pydocker(env, "exec", "-i", running, "cat", input=data)
+        assert (done.returncode, done.stdout) == (0, data)
+
+    def test_exec_env_user_workdir(self, env, running):
+        done = run_pydocker(env, "container", "exec", "-e", "A=1", "-u",
+                            "65534", "-w", "/tmp", running, "sh", "-c",
+                            'echo "$A $(id -u) $(pwd)"')
+        assert (done.returncode, done.stdout) == (0, b"1 65534 /tmp\n")
+
+    def test_exec_detached_runs_in_background(self, engine, env, running):
+        done = run_pydocker(env, "exec", "-d", running, "sh", "-c",
+                            "echo made > /tmp/detached")
+        assert (done.returncode, done.stdout, done.stderr) == (0, b"", b"")
+        for _ in range(100):
+            found = engine.docker("exec", running, "cat", "/tmp/detached",
+                                  check=False)
+            if found.returncode == 0:
+                break
+            time.sleep(0.05)  # the exec runs on its own
+        assert found.stdout == b"made\n"
+
+    def test_exec_missing_command_exits_as_docker(self, engine, env,
+                                                  running):
+        done = run_pydocker(env, "exec", running, "nosuch-command")
+        theirs = engine.docker("exec", running, "nosuch-command",
+                               check=False)
+        assert done.returncode == theirs.returncode
+        assert done.returncode in (126, 127)
+        assert b"executable file not found" in done.stdout + done.stderr
+
+    def test_exec_in_stopped_container(self, engine, env, busybox_image,
+                                       names):
+        name = names()
+        engine.docker("create", "--name", name, "--network", "none",
+                      busybox_image, "true")
+        done = run_pydocker(env, "exec", name, "true")
+        assert done.returncode == 1
+        assert assert_one_clean_line(done.stderr).endswith(
+            "is not running")
+
+
+class TestCmdLogs:
+    """``logs`` of real containers, small and very large."""
+
+    @pytest.fixture(scope="class")
+    def logged(self, engine, busybox_image):
+        name = "pytest-logs-small"
+        engine.docker("run", "--name", name, "--network", "none",
+                      busybox_image, "sh", "-c",
+                      "for i in 1 2 3 4; do echo out$i; echo err$i >&2; "
+                      "done; printf '\\342\\202'; printf '\\254\\377\\n'")
+        yield name
+        engine.docker("rm", "-f", name, check=False)
+
+    @pytest.fixture(scope="class")
+    def big(self, engine, busybox_image):
+        """A container that wrote 100 MB of 1000-byte lines, and ended."""
+        name = "pytest-logs-big"
+        engine.docker("run", "-d", "--name", name, "--network", "none",
+                      busybox_image, "sh", "-c",
+                      "head -c 100000000 /dev/zero | tr '\\0' x | "
+                      "fold -w 999")
+        yield name
+        engine.docker("rm", "-f", name, check=False)
+
+    def test_logs_split_streams_byte_exact(self, engine, env, logged):
+        done = run_pydocker(env, "logs", logged)
+        assert done.returncode == 0
+        # The json-file driver stores text: it keeps the euro sign whole
+        # and turns the stray byte into U+FFFD.  Docker shows the same.
+        assert done.stdout == b"out1\nout2\nout3\nout4\n\xe2\x82\xac" \
+            b"\xef\xbf\xbd\n"
+        assert done.stderr == b"err1\nerr2\nerr3\nerr4\n"
+        theirs = engine.docker("logs", logged)
+        assert (done.stdout, done.stderr) == (theirs.stdout, theirs.stderr)
+
+    def test_logs_tail_and_timestamps(self, engine, env, logged):
+        done = run_pydocker(env, "container", "logs", "--tail", "2", "-t",
+                            logged)
+        assert done.returncode == 0, text(done.stderr)
+        # The tail counts the lines of both streams together.
+        lines = (done.stdout + done.stderr).splitlines()
+        assert len(lines) == 2
+        for line in lines:
+            assert re.match(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z ", line)
+        theirs = engine.docker("logs", "--tail", "2", "-t", logged)
+        assert (done.stdout, done.stderr) == (theirs.stdout, theirs.stderr)
+
+    def test_logs_since_and_until(self, engine, env, logged):
+        created = inspect_container(engine, logged)["Created"]
+        before = run_pydocker(env, "logs", "--until", "2000-01-01", logged)
+        assert (before.returncode, before.stdout) == (0, b"")
+        since = run_pydocker(env, "logs", "--since", created[:19] + "Z",
+                             logged)
+        assert since.stdout.startswith(b"out1\n")
+        future = run_pydocker(env, "logs", "--since", "-1h", logged)
+        assert (future.returncode, future.stdout) == (0, b"")
+
+    def test_logs_missing_container(self, env):
+        done = run_pydocker(env, "logs", "pytest-nosuch")
+        assert (done.returncode, text(done.stderr)) == (
+            1, "Error response from daemon: No such container: "
+            "pytest-nosuch\n")
+
+    def test_logs_follow_100mb_with_flat_memory(self, env, big):
+        process = subprocess.Popen([PYTHON, PYDOCKER, "logs", "-f", big],
+                                   stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=env)
+        total, other_bytes, peak_kb = 0, 0, 0
+        for chunk in iter(lambda: process.stdout.read(1 << 20), b""):
+            total += len(chunk)
+            other_bytes += len(chunk) - chunk.count(b"x") - \
+                chunk.count(b"\n")
+            # The high-water mark of the process since its exec (the
+            # rusage of a child forked from pytest would count pytest's
+            # pages from before the exec).
+            peak_kb = max(peak_kb, _high_water_kb(process.pid))
+        err = process.stderr.read()
+        assert (process.wait(timeout=SUBPROCESS_TIMEOUT), err) == (0, b"")
+        assert (total, other_bytes) == (100100100, 0)  # 100000 lines
+        assert 0 < peak_kb < 60 * 1024, peak_kb
+
+    def test_logs_cut_short_by_head_is_quiet(self, env, big):
+        done = subprocess.run(
+            ["sh", "-c", f"{shlex.quote(PYTHON)} {shlex.quote(PYDOCKER)} "
+             f"logs {big} | head -1"],
+            capture_output=True, env=env, timeout=SUBPROCESS_TIMEOUT)
+        assert done.returncode == 0
+        assert done.stdout == b"x" * 999 + b"\n"
+        assert done.stderr == b""
+
+
+def _high_water_kb(pid):
+    """Return a live process's peak resident memory in kB (0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class TestTerminalSessions:
+    """``run -it``, ``attach`` and ``exec -it`` under a pseudo-terminal."""
+
+    @staticmethod
+    def assert_sane(terminal):
+        modes = terminal.modes()
+        assert modes[3] & termios.ECHO and modes[3] & termios.ICANON
+        assert modes[3] & termios.ISIG and modes[1] & termios.OPOST
+
+    def test_run_detach_attach_exit(self, engine, env, busybox_image,
+                                    names):
+        name = names()
+        terminal = Terminal(env, "run", "-it", "--name", name, "--network",
+                            "none", busybox_image, "sh", columns=123)
+        terminal.read_until(b"# ")
+        terminal.type(b"stty size; echo $((40 + 2))x\r")
+        terminal.read_until(b"42x")
+        assert b"50 123\r\n" in terminal.output  # resized at start
+        fcntl.ioctl(terminal.master, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", 30, 77, 0, 0))
+        terminal.process.send_signal(signal.SIGWINCH)
+        for attempt in range(50):
+            # The resize and the typed command travel apart: ask again
+            # until the shell has seen the new size.
+            mark = len(terminal.output)
+            terminal.type(f"stty size; echo done$((1000 + {attempt}))\r"
+                          .encode())
+            terminal.read_until(f"done{1000 + attempt}\r\n".encode(),
+                                after=mark)
+            if b"30 77\r\n" in terminal.output[mark:]:
+                break
+            time.sleep(0.05)
+        assert b"30 77\r\n" in terminal.output[mark:]
+        terminal.type(b"\x10\x11")  # ctrl-p ctrl-q
+        assert terminal.wait() == 0
+        self.assert_sane(terminal)
+        terminal.finish()
+        assert inspect_container(engine, name)["State"]["Running"]
+
+        again = Terminal(env, "attach", name)
+        again.type(b"echo $((50 + 5))y\r")
+        again.read_until(b"55y")
+        again.type(b"exit 3\r")
+        assert again.wait() == 3
+        self.assert_sane(again)
+        again.finish()
+        assert inspect_container(engine, name)["State"]["ExitCode"] == 3
+
+    @pytest.mark.parametrize("extra, flags, keys", [
+        ({"DOCKER_API_VERSION": "1.29"}, ["--rm"], b"\x10\x11"),
+        ({}, ["--detach-keys", "ctrl-a,x"], b"\x01x"),
+    ], ids=["old-api-rm", "custom-keys"])
+    def test_detach_leaves_container_running(self, engine, config_dir,
+                                             busybox_image, names, extra,
+                                             flags, keys):
+        env = pydocker_env(engine, config_dir, **extra)
+        name = names()
+        terminal = Terminal(env, "run", "-it", *flags, "--name", name,
+                            "--network", "none", busybox_image, "sh")
+        terminal.read_until(b"# ")
+        terminal.type(keys)
+        assert terminal.wait() == 0
+        self.assert_sane(terminal)
+        terminal.finish()
+        assert inspect_container(engine, name)["State"]["Running"]
+
+    def test_ctrl_c_reaches_the_container_shell(self, engine, env,
+                                                busybox_image, names):
+        name = names()
+        terminal = Terminal(env, "run", "-it", "--rm", "--name", name,
+                            "--network", "none", busybox_image, "sh")
+        terminal.read_until(b"# ")
+        mark = len(terminal.output)
+        terminal.type(b"echo abandoned")
+        terminal.read_until(b"abandoned", after=mark)
+        # A byte for the shell's line editor, not a SIGINT for us.
+        terminal.type(b"\x03")
+        terminal.read_until(b"# ", after=mark)
+        terminal.type(b"echo $((6 * 7))z\r")
+        terminal.read_until(b"42z\r\n")
+        assert b"\nabandoned\r\n" not in terminal.output
+        assert terminal.process.poll() is None
+        terminal.type(b"exit\r")
+        assert terminal.wait() == 0
+        self.assert_sane(terminal)
+        terminal.finish()
+
+    def test_exec_tty_session(self, engine, env, busybox_image, names):
+        name = names()
+        engine.docker("run", "-d", "--name", name, "--network", "none",
+                      busybox_image, "sleep", "600")
+        terminal = Terminal(env, "exec", "-it", name, "sh", columns=99)
+        terminal.read_until(b"# ")
+        terminal.type(b"stty size; exit 4\r")
+        terminal.read_until(b"50 99")
+        assert terminal.wait() == 4
+        self.assert_sane(terminal)
+        terminal.finish()
