@@ -222,11 +222,17 @@ def parse_go_int(text):
     """
     try:
         if re.fullmatch(r"[+-]?0[0-7]+", text):
-            return int(text, 8)  # Go reads a leading 0 as octal
-        return int(text, 0)
+            value = int(text, 8)  # Go reads a leading 0 as octal
+        else:
+            value = int(text, 0)
     except ValueError:
         raise ValueError(f'strconv.ParseInt: parsing "{text}": '
                          'invalid syntax') from None
+    if not -(1 << 63) <= value < 1 << 63:
+        # Go's flags are int64s; the engine would refuse a bigger one.
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": '
+                         'value out of range')
+    return value
 
 
 class Flag:
@@ -514,19 +520,31 @@ def parse_host(addr, tls=False):
     scheme = scheme.lower()
     if scheme == "unix":
         return "unix://" + (rest or DEFAULT_UNIX_SOCKET)
-    if scheme in ("ssh", "fd"):
-        if scheme == "ssh" and not rest.split("/")[0].rpartition("@")[2]:
-            raise ConfigError(f"invalid ssh address: {addr}: no host")
+    if scheme == "ssh":
+        _check_ssh_address(text, addr)
+        return text
+    if scheme == "fd":
         return text
     if scheme != "tcp":
         raise ConfigError(f"invalid bind address format: {addr}")
     return "tcp://" + _parse_tcp_address(rest, addr, tls)
 
 
+# Characters a host name or address may have (unicode letters included,
+# for international names), and those an API base path may have.
+_HOST_NAME = re.compile(r"[\w.-]*", re.UNICODE)
+_IPV6_HOST = re.compile(r"\[[0-9a-fA-F:.]+(?:%[\w.-]+)?\]")
+_BASE_PATH = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
+
+
 def _parse_tcp_address(rest, addr, tls):
     """Return ``host:port[/base]`` for the part after ``tcp://``."""
     hostport, slash, path = rest.partition("/")
-    path = ("/" + path).rstrip("/") if slash else ""
+    if not _BASE_PATH.fullmatch(path):
+        raise ConfigError(f"invalid bind address format: {addr}: "
+                          "unexpected characters in the path")
+    # Runs of slashes fold into one: request paths never contain "//".
+    path = re.sub("/+", "/", "/" + path).rstrip("/") if slash else ""
     if hostport.startswith("["):
         host, bracket, port_text = hostport[1:].partition("]")
         if not bracket or (port_text and not port_text.startswith(":")):
@@ -538,7 +556,7 @@ def _parse_tcp_address(rest, addr, tls):
                           "IPv6 addresses need brackets")
     else:
         host, _, port_text = hostport.partition(":")
-    if any(c in host for c in " \t?#@"):
+    if not (_HOST_NAME.fullmatch(host) or _IPV6_HOST.fullmatch(host)):
         raise ConfigError(f"invalid bind address format: {addr}")
     if not port_text:
         port = DEFAULT_TLS_PORT if tls and not host else DEFAULT_TCP_PORT
@@ -548,6 +566,33 @@ def _parse_tcp_address(rest, addr, tls):
         raise ConfigError(f"invalid bind address format: {addr}: "
                           f"invalid port {port_text!r}")
     return f"{host or 'localhost'}:{port:d}{path}"
+
+
+def _check_ssh_address(text, addr):
+    """Refuse an ``ssh://`` address that ssh could not be given.
+
+    Raises:
+        ConfigError: no host, a bad port, a password, a query or fragment,
+            or characters that have no place in a host name.
+    """
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError as error:
+        raise ConfigError(f"invalid ssh address: {addr}: {error}") from None
+    if not parts.hostname:
+        raise ConfigError(f"invalid ssh address: {addr}: no host")
+    if parts.password is not None:
+        raise ConfigError(f"invalid ssh address: {addr}: a password in "
+                          "the address is not supported")
+    if parts.query or parts.fragment or "?" in text or "#" in text:
+        raise ConfigError(f"invalid ssh address: {addr}: a query or "
+                          "fragment is not supported")
+    if port == 0 or not (_HOST_NAME.fullmatch(parts.hostname)
+                         or _IPV6_HOST.fullmatch(f"[{parts.hostname}]")):
+        raise ConfigError(f"invalid ssh address: {addr}")
+    if any(ord(c) < 32 or c.isspace() for c in text):
+        raise ConfigError(f"invalid ssh address: {addr}")
 
 
 def tls_context(verify=True, ca=None, cert=None, key=None,
@@ -1226,32 +1271,74 @@ def json_messages(response):
     decoder = json.JSONDecoder()
     text_decoder = codecs.getincrementaldecoder("utf-8")("replace")
     buffer = ""
+    closer = None  # what could end the unfinished value at buffer[0]
     while True:
         chunk = _read_chunk(response)
-        buffer += text_decoder.decode(chunk, final=not chunk)
-        position = 0
-        while True:
-            while position < len(buffer) and buffer[position] in " \t\r\n":
-                position += 1
-            if position == len(buffer):
-                break
-            try:
-                value, position = decoder.raw_decode(buffer, position)
-            except json.JSONDecodeError as error:
-                if not _cut_short(error, buffer):
-                    raise StreamError("malformed JSON in the engine's "
-                                      f"answer: {error.msg}") from None
-                if not chunk:
-                    raise StreamError("the engine's answer ended in the "
-                                      "middle of a message") from None
-                break
-            yield value
-        buffer = buffer[position:]
-        if len(buffer) > MAX_JSON_MESSAGE:
-            raise StreamError("malformed JSON in the engine's answer: a "
-                              f"message longer than {len(buffer)} bytes")
+        text = text_decoder.decode(chunk, final=not chunk)
+        buffer += text
+        if chunk and closer and closer not in text:
+            # The value cannot have ended: no need to scan it all again,
+            # which would cost time quadratic in its length.
+            _check_message_size(buffer)
+            continue
+        end = yield from _decode_values(decoder, buffer, final=not chunk)
+        buffer = buffer[end:]
+        closer = _CLOSERS.get(buffer[:1])
+        _check_message_size(buffer)
         if not chunk:
             return
+
+
+# What may still follow a number that ends where the buffer ends.
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
+# What ends a JSON value that starts with each character.
+_CLOSERS = {"{": "}", "[": "]", '"': '"'}
+
+
+def _decode_values(decoder, buffer, final):
+    """Yield the complete JSON values at the start of ``buffer``.
+
+    Returns:
+        Where the undecoded rest of ``buffer`` starts.
+
+    Raises:
+        StreamError: malformed JSON, or (when ``final``) a value cut short.
+    """
+    position = 0
+    while True:
+        while position < len(buffer) and buffer[position] in " \t\r\n":
+            position += 1
+        if position == len(buffer):
+            return position
+        try:
+            value, end = decoder.raw_decode(buffer, position)
+        except json.JSONDecodeError as error:
+            if not _cut_short(error, buffer):
+                raise StreamError("malformed JSON in the engine's answer: "
+                                  f"{error.msg}") from None
+            if final:
+                raise StreamError("the engine's answer ended in the middle "
+                                  "of a message") from None
+            return position
+        except (ValueError, RecursionError) as error:
+            # Digits beyond Python's limit, or nesting beyond its stack.
+            kind = ("nested too deeply" if isinstance(error, RecursionError)
+                    else "a number too long")
+            raise StreamError("malformed JSON in the engine's answer: "
+                              f"{kind}") from None
+        if not final and isinstance(value, (int, float)) and not \
+                isinstance(value, bool) and _NUMBER_TAIL.fullmatch(
+                    buffer, end):
+            return position  # more of this number may follow: 1 then 2e3
+        yield value
+        position = end
+
+
+def _check_message_size(buffer):
+    """Refuse to hold an unfinished message beyond MAX_JSON_MESSAGE."""
+    if len(buffer) > MAX_JSON_MESSAGE:
+        raise StreamError("malformed JSON in the engine's answer: a "
+                          f"message longer than {MAX_JSON_MESSAGE} bytes")
 
 
 def _read_chunk(response):
@@ -1277,9 +1364,12 @@ def _cut_short(error, buffer):
     rest = buffer[error.pos:].rstrip()
     if error.msg.startswith("Invalid \\uXXXX escape"):
         return len(rest) < 6  # the escape's hex digits are still coming
-    return (not rest or any(word.startswith(rest)
-                            for word in ("true", "false", "null"))
+    return (not rest or any(word.startswith(rest) for word in _LITERALS)
             or re.fullmatch(r"-?[0-9.eE+-]*", rest) is not None)
+
+
+# The words Python's JSON decoder reads, any of which a read may cut.
+_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
 
 
 # =========================================================================
@@ -1490,13 +1580,15 @@ class ProgressRenderer:
         """
         if not isinstance(message, dict):
             return
-        error = message.get("errorDetail") or {}
-        if message.get("error") or error.get("message"):
-            raise StreamError(str(error.get("message") or message["error"]))
+        detail = message.get("errorDetail")
+        error = detail.get("message") if isinstance(detail, dict) else detail
+        error = error or message.get("error")
+        if error:
+            raise StreamError(_field({"error": error}, "error"))
         if "aux" in message:
             self.aux.append(message["aux"])
             return
-        ident = message.get("id")
+        ident = _field(message, "id")
         diff = 0
         layer_line = "progressDetail" in message or message.get("progress")
         if ident and layer_line:
@@ -1527,27 +1619,27 @@ class ProgressRenderer:
             end = "\r"
         elif has_detail and bar:
             return ""
-        if message.get("id"):
-            prefix += "{}: ".format(message["id"])
-        if message.get("from"):
-            prefix += "(from {}) ".format(message["from"])
-        status = str(message.get("status", ""))
+        if _field(message, "id"):
+            prefix += "{}: ".format(_field(message, "id"))
+        if _field(message, "from"):
+            prefix += "(from {}) ".format(_field(message, "from"))
+        status = _field(message, "status")
         if has_detail and self.terminal:
             return f"{prefix}{status} {bar}{end}"
-        if message.get("progress"):
-            return "{}{} {}{}".format(prefix, status, message["progress"], end)
-        if message.get("stream"):
-            return prefix + str(message["stream"]) + end
+        if _field(message, "progress"):
+            progress = _field(message, "progress")
+            return f"{prefix}{status} {progress}{end}"
+        if _field(message, "stream"):
+            return prefix + _field(message, "stream") + end
         return f"{prefix}{status}{end}\n"
 
     def _bar(self, detail):
         """Return docker's progress text: bar, counts and time left."""
-        try:
-            current = int(detail.get("current") or 0)
-            total = int(detail.get("total") or 0)
-            start = int(detail.get("start") or 0)
-        except (TypeError, ValueError, AttributeError):
+        if not isinstance(detail, dict):
             return ""
+        current = _progress_number(detail, "current")
+        total = _progress_number(detail, "total")
+        start = _progress_number(detail, "start")
         if current <= 0 and total <= 0:
             return ""
         if total <= 0:
@@ -1560,11 +1652,36 @@ class ProgressRenderer:
         if current > total:
             numbers = f"{human_size(current):>8}"
         left = ""
-        if start > 0 and percent < 50 and self._width() > 50:
+        if start > 0 and 0 < current and percent < 50 and self._width() > 50:
             elapsed = max(0.0, time.time() - start)
             remaining = int(elapsed / current * (total - current))
             left = " " + go_duration(remaining)
         return bar + numbers + left
+
+
+def _field(message, name):
+    """Return a message field as text, ``""`` when absent or null.
+
+    The engine sends strings; anything else is shown, never trusted.
+    """
+    value = message.get(name)
+    if value is None or value == "":
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _progress_number(detail, name):
+    """Return a progressDetail count as an int, 0 unless a sane number.
+
+    Counts are Go int64s; anything else (text, nan, 10**400) is ignored
+    rather than allowed to break the arithmetic of the bar.
+    """
+    value = detail.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if value != value or abs(value) >= 1 << 63:
+        return 0
+    return int(value)
 
 
 def go_duration(seconds):
@@ -1820,6 +1937,10 @@ class ConfigFile:
         except ValueError as error:
             config._mark_broken(f"{config.path} is not valid: {error}")
             return config
+        except RecursionError:
+            config._mark_broken(f"{config.path} is not valid: nested too "
+                                "deeply")
+            return config
         config.data = data
         return config
 
@@ -1840,7 +1961,7 @@ class ConfigFile:
             auths = json.loads(text)
             if not isinstance(auths, dict):
                 raise ValueError("not a JSON object")
-        except ValueError:
+        except (ValueError, RecursionError):
             # The oldest form: "auth = <base64>" and "email = <address>".
             fields = dict(line.split("=", 1) for line in text.splitlines()
                           if "=" in line)
@@ -2049,16 +2170,32 @@ class ConfigFile:
         _sync_folder(folder)
 
 
+# The JSON types docker's own config struct gives each key; anything else
+# makes docker refuse the file, and so do we.
+_CONFIG_OBJECTS = ("auths", "credHelpers", "HttpHeaders")
+_CONFIG_STRINGS = ("credsStore", "detachKeys", "psFormat", "imagesFormat")
+_AUTH_STRINGS = ("auth", "username", "password", "identitytoken",
+                 "registrytoken", "email", "serveraddress")
+
+
 def _check_config(data):
-    """Raise ValueError for sections of the wrong JSON type."""
-    for section in ("auths", "credHelpers", "HttpHeaders"):
-        if section in data and not isinstance(data[section], dict):
-            raise ValueError(f"{section!r} must be an object")
-    for entry in (data.get("auths") or {}).values():
-        if not isinstance(entry, dict):
-            raise ValueError("every entry of 'auths' must be an object")
-    if "credsStore" in data and not isinstance(data["credsStore"], str):
-        raise ValueError("'credsStore' must be a string")
+    """Raise ValueError for keys whose JSON type docker would refuse."""
+    def check(value, kind, where):
+        if value is not None and not isinstance(value, kind):
+            name = "an object" if kind is dict else "a string"
+            raise ValueError(f"{where} must be {name}")
+
+    for section in _CONFIG_OBJECTS:
+        check(data.get(section), dict, repr(section))
+    for section in _CONFIG_STRINGS:
+        check(data.get(section), str, repr(section))
+    for section in ("credHelpers", "HttpHeaders"):
+        for key, value in (data.get(section) or {}).items():
+            check(value, str, f"{section}[{key!r}]")
+    for key, entry in (data.get("auths") or {}).items():
+        check(entry, dict, "every entry of 'auths'")
+        for field in _AUTH_STRINGS:
+            check((entry or {}).get(field), str, f"auths[{key!r}].{field}")
 
 
 def auth_from_entry(entry, key):

@@ -17,6 +17,8 @@ import http.server
 import io
 import json
 import os
+import pathlib
+import random
 import re
 import select
 import shlex
@@ -33,6 +35,7 @@ import tempfile
 import termios
 import threading
 import time
+import tracemalloc
 import urllib.error
 import urllib.request
 
@@ -1973,6 +1976,611 @@ class TestCredentialHelpers:
         assert key in str(caught.value)
         with pytest.raises(pydocker.ConfigError):
             config.store_auth("registry.example.com", "alice", "pw")
+
+
+# =========================================================================
+# Hostile input: a seeded fuzzer for every parser
+# =========================================================================
+
+FUZZ_SEED = 20240917
+FUZZ_CASES = 100_000
+# A target that hangs fails the test, naming the input, long before CI
+# would give up on the whole run.
+FUZZ_WATCHDOG = 300
+
+# What parsers split on, quote or escape, and some they never expect.
+FUZZ_ALPHABET = ("-=:/@._ \t\"'#[]{}%?,+*!~\\0123456789abcdefxzAZ"
+                 "\x00\x7f\n\r\u00e9\u2028\U0001f600")
+
+FUZZ_FLAG_WORDS = [
+    "-a", "--all", "-aq", "-it", "-n", "5", "-n5", "-n=0x10", "--last=-1",
+    "--last", "0b101", "--name=web", "--name", "'web'", "\"x\"", "-e",
+    "A=1", "-eA=1", "--env=B=2", "-p8080:80", "-p", "--", "-", "--help",
+    "-h", "-help", "--sig-proxy=false", "--sig-proxy", "-sig-proxy", "-D",
+    "-H", "tcp://x:1", "--host=unix:///s", "-l", "debug",
+    "--log-level=warn", "--tls", "--tlsverify=0", "--tlscacert", "ca.pem",
+    "-d", "--daemon", "--bip", "10.0.0.1/24", "-b", "br0", "-G", "docker",
+    "--iptables=false", "-v", "run", "ps", "images", "=", "-=", "--=",
+    "-q=true", "-a=f", "-n=", "--all=maybe", "9" * 30,
+]
+
+FUZZ_HOSTS = [addr for addr, _, _ in VALID_HOSTS] + [
+    addr for addr, _ in BAD_HOSTS] + [
+    "ssh://me@host:22/run/docker.sock", "ssh://host:0", "ssh://:22",
+    "ssh://u:pw@host", "ssh://host?x=1", "tcp://[fe80::1%eth0]:2375",
+    "tcp://h:2375/a/b/", "unix:///a b", "fd://3", "npipe:////./pipe/x",
+]
+
+FUZZ_REFERENCES = [text for text, _ in VALID_REFERENCES] + [
+    text for text, _ in BAD_REFERENCES] + [
+    name for name, _ in SPLITS] + [
+    "localhost:5000/a/b:c@" + DIGEST, "[::1]:5000/x:y", "a" * 130,
+    "x/" * 40 + "y", "sha384:" + "a" * 96, "@", ":", "/", "a//b",
+]
+
+FUZZ_FILTERS = [
+    "name=web", "label=a=b", "dangling=true", "before=busybox:latest",
+    "reference=*/x:*", "status=exited", "=x", "x=", "=", "", " =a",
+    "LABEL=Com.Example", "id=" + HEX64,
+]
+
+FUZZ_CONFIGS = [json.dumps(data) for data in (
+    {},
+    {"auths": {"registry.example.com": {"auth": b64("alice:pw:x")}}},
+    {"auths": {HUB_KEY: {"auth": b64("u:p"), "email": "u@x"}},
+     "HttpHeaders": {"X-Meta": "1"}, "detachKeys": "ctrl-a,a"},
+    {"auths": {"localhost:5000": {"identitytoken": "tok"}},
+     "psFormat": "table {{.ID}}", "imagesFormat": "{{.Repository}}"},
+    {"auths": {"https://registry.example.com/v1/": {
+        "username": "bob", "password": "pw"}}},
+    {"credsStore": "pytest", "auths": {"a.example": {}}},
+    {"credHelpers": {"registry.example.com": "pytest"},
+     "auths": {"registry.example.com": {"auth": "!!!"}}},
+    {"auths": {"x.example": {"auth": b64("nocolon")}}},
+    {"auths": {"x.example": {"auth": b64("\xff\xfe:pw")}}},
+    {"auths": [], "HttpHeaders": "x"},
+    {"auths": {"y": {"auth": 7, "username": ["a"], "identitytoken": {}}}},
+)] + ["[" * 50 + "]" * 50, "null", "\"x\"", "1e999", "{\"a\":", "\ufeff{}"]
+
+# Answers a fake credential helper gives: (exit code, stdout).
+FUZZ_HELPER_ANSWERS = [
+    (0, '{"ServerURL": "x", "Username": "alice", "Secret": "pw"}'),
+    (0, '{"Username": "<token>", "Secret": "tok"}'),
+    (0, "{}"), (0, "[]"), (0, "null"), (0, "not json"), (0, "1"),
+    (0, '{"Username": ["a"], "Secret": {"b": 1}}'),
+    (1, "credentials not found in native keychain"), (1, ""),
+    (0, '{"registry.example.com": "alice", "b": 1}'),
+]
+
+FUZZ_MESSAGES = [
+    {"status": "Pulling from x", "id": "latest"},
+    {"status": "Pulling fs layer", "progressDetail": {}, "id": "0a1b2c"},
+    {"status": "Downloading", "progressDetail": {
+        "current": 512, "total": 2048, "start": 1700000000},
+     "progress": "[=====>   ]     512B/2.048kB", "id": "0a1b2c"},
+    {"status": "Extracting", "progressDetail": {"current": 4096},
+     "id": "0a1b2c"},
+    {"status": "Pull complete", "progressDetail": {}, "id": "0a1b2c"},
+    {"status": "Digest: " + DIGEST},
+    {"stream": "Step 1/2 : FROM busybox\n"},
+    {"aux": {"ID": DIGEST}},
+    {"status": "T\u00e9l\u00e9charg\u00e9 \u2713", "id": "\U0001f600"},
+    {"error": "boom", "errorDetail": {"message": "boom"}},
+    {"errorDetail": "text"}, {"id": ["a"], "progressDetail": {}},
+    {"progressDetail": {"current": 10 ** 400, "total": 1}, "id": "b"},
+    {"progressDetail": {"current": 1e308, "total": -1e308}, "id": "c"},
+    {"progressDetail": {"current": 5, "total": 10, "start": 10 ** 30},
+     "id": "d"},
+    {"progressDetail": [1], "progress": ["x"], "id": 7, "from": {}},
+    [], "text", 12, None, True, {"status": None, "stream": 0},
+]
+
+
+@pytest.fixture
+def memory_folder(tmp_path):
+    """A folder in memory (/dev/shm) when there is one, else tmp_path.
+
+    Fuzzing config.json writes and reads a file 100,000 times: on tmpfs
+    that takes seconds, on some disks minutes.
+    """
+    if not os.path.isdir("/dev/shm"):
+        yield tmp_path
+        return
+    folder = tempfile.mkdtemp(prefix="pydocker-fuzz-", dir="/dev/shm")
+    try:
+        yield pathlib.Path(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# Values of every JSON type, for replacing the ones a parser expects.
+FUZZ_VALUES = [None, True, 0, -1, 7, 1e308, 10 ** 40, float("nan"), "",
+               "x", "\u00e9:\u2028", [], ["a", 1], {}, {"a": {"b": []}}]
+
+
+class FuzzHang(Exception):
+    """Raised by the watchdog when one input takes far too long."""
+
+
+class Fuzzer:
+    """A seeded generator of hostile inputs, mutated from a corpus.
+
+    Most inputs are corpus entries with a few mutations (cuts, noise,
+    repeats, corpus words inserted), some splice two entries, the rest
+    are random text.  The same seed gives the same inputs everywhere.
+    """
+
+    def __init__(self, seed, corpus, alphabet=FUZZ_ALPHABET):
+        self.random = random.Random(seed)
+        self.corpus = list(corpus)
+        self.alphabet = alphabet
+
+    def text(self):
+        """Return one generated text."""
+        pick = self.random.random()
+        if pick < 0.6:
+            return self.mutate(self.random.choice(self.corpus))
+        if pick < 0.8:
+            first = self.random.choice(self.corpus)
+            second = self.random.choice(self.corpus)
+            return (first[:self.random.randint(0, len(first))]
+                    + second[self.random.randint(0, len(second)):])
+        if pick < 0.9:
+            return self.random.choice(self.corpus)
+        return self.noise(40)
+
+    def data(self):
+        """Return generated bytes: UTF-8 text, sometimes with bad bytes."""
+        text = self.text()
+        if self.random.random() < 0.3:
+            text = self.retype(self.random.choice(self.corpus))
+        data = bytearray(text.encode("utf-8", "surrogatepass"))
+        if data and self.random.random() < 0.2:
+            for _ in range(self.random.randint(1, 3)):
+                data[self.random.randrange(len(data))] = \
+                    self.random.randrange(256)
+        return bytes(data)
+
+    def retype(self, text):
+        """Return JSON ``text`` with one value replaced by another type.
+
+        Parsers trust the shapes they expect: a string where an object
+        goes, a list where a string goes, a huge number, null.
+        """
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text
+        holder, key = None, None
+        node = data
+        while isinstance(node, (dict, list)) and node and (
+                holder is None or self.random.random() < 0.7):
+            keys = list(node.keys()) if isinstance(node, dict) \
+                else list(range(len(node)))
+            holder, key = node, self.random.choice(keys)
+            node = node[key]
+        if holder is None:
+            return text
+        holder[key] = self.random.choice(FUZZ_VALUES)
+        return json.dumps(data)
+
+    def noise(self, limit):
+        """Return up to ``limit`` random characters of the alphabet."""
+        return "".join(self.random.choice(self.alphabet)
+                       for _ in range(self.random.randint(0, limit)))
+
+    def mutate(self, text):
+        """Return ``text`` after one to four random edits."""
+        for _ in range(self.random.randint(1, 4)):
+            start = self.random.randint(0, len(text))
+            end = self.random.randint(start, min(len(text), start + 8))
+            edit = self.random.randrange(6)
+            if edit == 0:
+                middle = ""
+            elif edit == 5:
+                # Nesting deeper than Python's recursion limit, now and
+                # then; else a little.
+                depth = self.random.choice((2, 3, 50, 1500))
+                opener = self.random.choice("[{")
+                closer = "]" if opener == "[" else "}"
+                middle = opener * depth + text[start:end] + closer * depth
+            elif edit == 1:
+                middle = self.noise(4)
+            elif edit == 2:
+                middle = text[start:end] * self.random.randint(2, 40)
+            elif edit == 3:
+                middle = self.random.choice(self.corpus) + text[start:end]
+            else:
+                middle = text[start:end].swapcase()
+            text = text[:start] + middle + text[end:]
+        return text
+
+
+def fuzz(generate, target, cases=FUZZ_CASES):
+    """Run ``target`` on ``cases`` generated inputs.
+
+    Only the module's own errors (DockerError and its kinds) may come
+    out; anything else, or an input that hangs, fails the test with the
+    input that caused it.
+    """
+    def hang(signum, frame):
+        raise FuzzHang()
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(FUZZ_WATCHDOG)
+    try:
+        for number in range(cases):
+            value = generate()
+            try:
+                target(value)
+            except pydocker.DockerError:
+                pass
+            except FuzzHang:
+                pytest.fail(f"case {number} hangs: {value!r:.300}")
+            except Exception as error:  # noqa: BLE001 - reported
+                pytest.fail(f"case {number}: {value!r:.300} raised "
+                            f"{type(error).__name__}: {error}")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class FakeStreamResponse:
+    """An HTTP response stand-in that hands out bytes in given chunks."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+
+    def read1(self, size):
+        if not self.chunks:
+            return b""
+        chunk = self.chunks.pop(0)
+        if len(chunk) > size:
+            self.chunks.insert(0, chunk[size:])
+        return chunk[:size]
+
+
+def random_chunks(rng, data):
+    """Cut ``data`` at random places, some pieces a single byte."""
+    chunks, position = [], 0
+    while position < len(data):
+        size = rng.choice((1, 2, 3, rng.randint(1, 64), len(data)))
+        chunks.append(data[position:position + size])
+        position += size
+    return chunks
+
+
+def decode_stream(chunks):
+    """Return the values json_messages yields and its error, if any."""
+    values = []
+    try:
+        for value in pydocker.json_messages(FakeStreamResponse(chunks)):
+            values.append(value)
+    except pydocker.StreamError as error:
+        return values, str(error)
+    return values, None
+
+
+class TestFuzz:
+    """Every parser, fed generated hostile input: only DockerErrors."""
+
+    def test_flag_parser(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_FLAG_WORDS)
+        # Values pile up from case to case (list flags append): harmless,
+        # and building the sets once keeps the run short.
+        flag_sets = [command_flags()[0], command_flags(False)[0],
+                     pydocker.global_flags(daemon=True)]
+
+        def target(words):
+            flag_set = fuzzer.random.choice(flag_sets)
+            flag_set.parse(words)
+            assert all(isinstance(arg, str) for arg in flag_set.args)
+
+        fuzz(lambda: [fuzzer.text() for _ in
+                      range(fuzzer.random.randint(0, 5))], target)
+
+    def test_parse_host(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_HOSTS)
+
+        def target(text):
+            host = pydocker.parse_host(text, fuzzer.random.random() < 0.3)
+            assert "//" not in pydocker.base_path(host)
+            connection = pydocker.open_connection(host)
+            if isinstance(connection, pydocker.SSHConnection):
+                command = connection.ssh_command()
+                assert command[command.index("--") + 1] != ""
+            pydocker.Client(host)
+
+        fuzz(fuzzer.text, target)
+
+    def test_references(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_REFERENCES)
+
+        def target(text):
+            repository, tag = pydocker.split_repository_tag(text)
+            assert text.startswith(repository)
+            assert not tag or text[len(repository) + 1:] == tag
+            pydocker.registry_key(text)
+            reference = pydocker.parse_reference(text)
+            # What we print parses back to the same reference.  (The
+            # familiar form need not: docker.io/a.b/c shows as a.b/c.)
+            assert pydocker.parse_reference(str(reference)) == reference
+            reference.familiar()
+            pydocker.registry_key(reference)
+
+        fuzz(fuzzer.text, target)
+
+    def test_filters(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_FILTERS)
+
+        def target(values):
+            filters = pydocker.parse_filters(values)
+            encoded = pydocker.encode_filters(filters)
+            assert json.loads(encoded or "{}") == filters
+
+        fuzz(lambda: [fuzzer.text() for _ in
+                      range(fuzzer.random.randint(0, 4))], target)
+
+    def test_config_files(self, memory_folder, monkeypatch):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_CONFIGS)
+        answers = random.Random(FUZZ_SEED)
+        monkeypatch.setattr(pydocker.CredentialHelper, "_run",
+                            lambda helper, action, data: answers.choice(
+                                FUZZ_HELPER_ANSWERS))
+        monkeypatch.setenv("HOME", str(memory_folder))
+        folder = memory_folder / "cfg"
+        folder.mkdir()
+        config_path = folder / "config.json"
+        legacy_path = memory_folder / ".dockercfg"
+        asked = ["docker.io", "registry.example.com", "localhost:5000",
+                 "https://registry.example.com/v1/", "", "a.example", "y"]
+
+        def target(data):
+            legacy = fuzzer.random.random() < 0.1
+            if legacy and config_path.exists():
+                config_path.unlink()
+            descriptor = os.open(legacy_path if legacy else config_path,
+                                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.write(descriptor, data)
+            os.close(descriptor)
+            config = pydocker.ConfigFile.load(str(folder))
+            assert config.broken == (config.warning is not None) or legacy
+            keys = list((config.data.get("auths") or {}).keys())
+            for key in keys[:3] + [fuzzer.random.choice(asked)]:
+                auth = config.resolve_auth(key)
+                json.loads(base64.urlsafe_b64decode(
+                    pydocker.encode_auth(auth)))
+            config.http_headers()
+            config.detach_keys()
+            if legacy:
+                legacy_path.unlink()
+
+        fuzz(fuzzer.data, target)
+
+    def test_json_message_streams(self):
+        rng = random.Random(FUZZ_SEED)
+        corpus = [json.dumps(message) for message in FUZZ_MESSAGES]
+        fuzzer = Fuzzer(FUZZ_SEED, corpus)
+        separators = ["", "\n", "\r\n", " ", "\t\n "]
+
+        def generate():
+            messages = [rng.choice(FUZZ_MESSAGES)
+                        for _ in range(rng.randint(0, 6))]
+            text = "".join(json.dumps(message) + rng.choice(separators)
+                           for message in messages)
+            mutated = rng.random() < 0.5
+            if mutated:
+                text = fuzzer.mutate(text)
+            elif rng.random() < 0.3:
+                text = "\n".join(fuzzer.retype(json.dumps(message))
+                                  for message in messages)
+            data = text.encode("utf-8", "surrogatepass")
+            return data, random_chunks(rng, data), mutated
+
+        def target(case):
+            data, chunks, mutated = case
+            values, error = decode_stream(chunks)
+            # However the stream is cut, the same values and error come.
+            assert (values, error) == decode_stream([data])
+            if not mutated:
+                assert error is None
+            renderer = pydocker.ProgressRenderer(
+                io.BytesIO(), terminal=rng.random() < 0.5,
+                width=rng.choice((None, 40, 80, 200)))
+            for value in values:
+                renderer.show(value)
+
+        fuzz(generate, target)
+
+
+# Each kind of crash the fuzzer found, now one table row that stays fixed.
+HOSTILE_HOSTS = [
+    ("ssh://example.com:99999", "invalid ssh address: "
+     "ssh://example.com:99999: Port out of range 0-65535"),
+    ("ssh://example.com:0", "invalid ssh address: ssh://example.com:0"),
+    ("ssh://me:secret@example.com", "a password in the address is not "
+     "supported"),
+    ("ssh://example.com?x=1", "a query or fragment is not supported"),
+    ("ssh://exa mple.com", "invalid ssh address"),
+    ("tcp://exa\x00mple:2375", "invalid bind address format"),
+    ("tcp://example.com\u2028:2375", "invalid bind address format"),
+    ("tcp://example.com:2375/a b", "unexpected characters in the path"),
+    ("tcp://example.com:2375/a?b", "unexpected characters in the path"),
+]
+
+HOSTILE_HOST_IDS = [
+    "ssh-port-too-big", "ssh-port-zero", "ssh-password", "ssh-query",
+    "ssh-blank-in-host", "tcp-nul-in-host", "tcp-line-separator",
+    "path-with-blank", "path-with-query",
+]
+
+# (chunks as read, values decoded, error or None)
+HOSTILE_STREAMS = [
+    ([b"1", b"2 "], [12], None),
+    ([b"8e", b"4\n"], [80000.0], None),
+    ([b"-", b"7", b""], [-7], None),
+    ([b'{"a": Infin', b"ity}"], [{"a": float("inf")}], None),
+    ([b"[" * 5000 + b"]" * 5000], [], "nested too deeply"),
+    ([b"1" * 5000 + b"\n"], [], "a number too long"),
+    ([b'{"a": 1}', b' {"b": tru', b"e}", b"]"],
+     [{"a": 1}, {"b": True}], "malformed JSON"),
+]
+
+HOSTILE_STREAM_IDS = [
+    "number-split", "exponent-split", "sign-split", "literal-split",
+    "nested-too-deep", "number-too-long", "values-then-garbage",
+]
+
+# (message, terminal, output or None, error or None)
+HOSTILE_MESSAGES = [
+    ({"id": ["a"], "status": "Waiting"}, False, b'["a"]: Waiting\n', None),
+    ({"id": 7, "status": {"s": 1}}, False, b'7: {"s": 1}\n', None),
+    ({"errorDetail": "text only"}, False, None, "text only"),
+    ({"error": {"code": 1}}, False, None, '{"code": 1}'),
+    ({"id": "b", "status": "Downloading", "progressDetail": {
+        "current": 10 ** 400, "total": 1}}, False, b"", None),
+    ({"id": "c", "status": "Downloading", "progressDetail": {
+        "current": 0, "total": 10, "start": 1}}, True, None, None),
+    ({"id": "d", "status": "Downloading", "progressDetail": {
+        "current": float("nan"), "total": float("inf")}}, True, None,
+     None),
+    ({"id": "e", "status": "Extracting", "progressDetail": "half"}, True,
+     None, None),
+]
+
+HOSTILE_MESSAGE_IDS = [
+    "list-id", "number-id-object-status", "error-detail-text",
+    "error-object", "huge-count", "zero-count-with-start", "nan-and-inf",
+    "detail-not-object",
+]
+
+# config.json text -> the reason in the warning
+HOSTILE_CONFIGS = [
+    ("[" * 5000, "nested too deeply"),
+    ("1" * 5000, "digits"),
+    ('{"credHelpers": {"x.example": 5}}',
+     "credHelpers['x.example'] must be a string"),
+    ('{"HttpHeaders": {"X-A": {"b": 1}}}',
+     "HttpHeaders['X-A'] must be a string"),
+    ('{"auths": {"x.example": {"auth": 5}}}',
+     "auths['x.example'].auth must be a string"),
+    ('{"auths": {"x.example": {"username": ["a"]}}}',
+     "auths['x.example'].username must be a string"),
+    ('{"detachKeys": 5}', "'detachKeys' must be a string"),
+    ('{"credsStore": {}}', "'credsStore' must be a string"),
+]
+
+HOSTILE_CONFIG_IDS = [
+    "nested-too-deep", "number-too-long", "helper-not-string",
+    "header-not-string", "auth-not-string", "username-not-string",
+    "detach-keys-not-string", "creds-store-not-string",
+]
+
+
+class TestHostileInput:
+    """The kinds of input that once crashed a parser, one row each."""
+
+    @pytest.mark.parametrize("addr, message", HOSTILE_HOSTS,
+                             ids=HOSTILE_HOST_IDS)
+    def test_parse_host_rejects(self, addr, message):
+        with pytest.raises(pydocker.ConfigError) as caught:
+            pydocker.parse_host(addr)
+        assert message in str(caught.value)
+
+    @pytest.mark.parametrize("addr, expected", [
+        ("tcp://example.com:2375//a//b/", "tcp://example.com:2375/a/b"),
+        ("tcp://example.com:2375///", "tcp://example.com:2375"),
+        ("ssh://me@[::1]:22/run/d.sock", "ssh://me@[::1]:22/run/d.sock"),
+    ], ids=["slash-runs", "only-slashes", "ssh-ipv6"])
+    def test_parse_host_normalises(self, addr, expected):
+        assert pydocker.parse_host(addr) == expected
+
+    def test_ssh_url_with_bad_port_fails_before_running_ssh(
+            self, run_process):
+        result = run_process("-H", "ssh://h:99999", "version")
+        assert result.returncode == 1
+        assert "invalid ssh address" in assert_one_clean_line(result.stderr)
+
+    @pytest.mark.parametrize("chunks, values, error", HOSTILE_STREAMS,
+                             ids=HOSTILE_STREAM_IDS)
+    def test_json_messages(self, chunks, values, error):
+        decoded, raised = decode_stream(chunks)
+        assert decoded == values
+        if error is None:
+            assert raised is None
+        else:
+            assert error in raised
+
+    def test_json_messages_memory_stays_bounded(self):
+        class Endless:
+            """A message that never ends: 64 MB of one string."""
+            sent = 0
+
+            def read1(self, size):
+                self.sent += size
+                if self.sent > 64 << 20:
+                    return b""
+                return (b'{"status": "' if self.sent == size
+                        else b"a" * size)
+
+        tracemalloc.start()
+        try:
+            with pytest.raises(pydocker.StreamError) as caught:
+                for _ in pydocker.json_messages(Endless()):
+                    pass
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert "longer than" in str(caught.value)
+        assert peak < 3 * pydocker.MAX_JSON_MESSAGE
+
+    @pytest.mark.parametrize("message, terminal, output, error",
+                             HOSTILE_MESSAGES, ids=HOSTILE_MESSAGE_IDS)
+    def test_progress_renderer(self, message, terminal, output, error):
+        out = io.BytesIO()
+        renderer = pydocker.ProgressRenderer(out, terminal, width=200)
+        if error is not None:
+            with pytest.raises(pydocker.StreamError) as caught:
+                renderer.show(message)
+            assert str(caught.value) == error
+            return
+        renderer.show(message)
+        if output is not None:
+            assert out.getvalue() == output
+        else:
+            assert message["status"].encode() in out.getvalue()
+
+    @pytest.mark.parametrize("text, reason", HOSTILE_CONFIGS,
+                             ids=HOSTILE_CONFIG_IDS)
+    def test_config_refused_with_reason(self, tmp_path, home, text,
+                                        reason):
+        write_config(tmp_path / "cfg", text)
+        config = load_config(tmp_path / "cfg")
+        assert config.broken
+        assert reason in config.warning
+        assert config.resolve_auth("x.example") == {}
+        with pytest.raises(pydocker.ConfigError):
+            config.store_auth("x.example", "u", "p")
+
+    def test_legacy_dockercfg_nested_too_deeply_is_ignored(self, tmp_path,
+                                                           home):
+        (home / ".dockercfg").write_text("[" * 5000)
+        config = load_config(tmp_path / "cfg")
+        assert config.resolve_auth(HUB_KEY) == {}
+        assert "is not valid" in config.warning
+
+    @pytest.mark.parametrize("text", [
+        "9223372036854775808", "-9223372036854775809", "0x8000000000000000",
+        "9" * 5000,
+    ], ids=["int64-max-plus-1", "int64-min-minus-1", "hex-too-big",
+            "too-many-digits"])
+    def test_int_flag_out_of_int64_range(self, text):
+        flags, values = command_flags()
+        with pytest.raises(pydocker.FlagError) as caught:
+            flags.parse(["-n", text])
+        assert str(caught.value).startswith(
+            'invalid argument "' + text[:20])
+        assert values["last"].value == -1
 
 
 # =========================================================================
