@@ -666,20 +666,23 @@ class SSHConnection(http.client.HTTPConnection):
 
     The ssh process gets one end of a socket pair as its stdin and stdout,
     so the connection is an ordinary socket on our side, half-close
-    included.
+    included.  One connection is one ssh process, ended and reaped by
+    ``close``.  What ssh says on stderr goes to a temporary file (a pipe
+    nobody reads could fill and stall it) and explains a failure.
     """
 
     def __init__(self, url, timeout=None):
         super().__init__("docker", timeout=timeout)
         self.url = url
         self.process = None
+        self.errors = None
 
     def ssh_command(self):
         """Return the ssh command line for this connection's URL."""
         parts = urllib.parse.urlsplit(self.url)
         command = ["ssh", "-o", "ConnectTimeout=30", "-T"]
         if parts.username:
-            command += ["-l", parts.username]
+            command += ["-l", urllib.parse.unquote(parts.username)]
         if parts.port:
             command += ["-p", str(parts.port)]
         command += ["--", parts.hostname, "docker"]
@@ -689,29 +692,47 @@ class SSHConnection(http.client.HTTPConnection):
 
     def connect(self):
         import subprocess
+        import tempfile
+        command = self.ssh_command()
+        log.debug("running %s", " ".join(command))
         ours, theirs = socket.socketpair()
+        self.errors = tempfile.TemporaryFile()
         try:
             self.process = subprocess.Popen(
-                self.ssh_command(), stdin=theirs, stdout=theirs,
-                stderr=subprocess.PIPE, start_new_session=True)
+                command, stdin=theirs, stdout=theirs, stderr=self.errors,
+                start_new_session=True)
         except OSError as error:
             ours.close()
+            self.errors.close()
+            self.errors = None
             raise ConnectError(f"cannot run ssh: {_reason(error)}") from None
         finally:
             theirs.close()
         self.sock = ours
 
     def ssh_error(self):
-        """Return what ssh said on stderr once it has exited, or ``""``."""
+        """Return why the ssh process ended, in one line, or ``""``.
+
+        Waits a little for it to end: a failure on our side of the socket
+        usually means that ssh, or the remote command, has just exited.
+        """
+        import subprocess
         if self.process is None:
             return ""
         try:
-            self.process.wait(timeout=5)
-            text = self.process.stderr.read().decode("utf-8", "replace")
-        except Exception:  # noqa: BLE001 - only for a better message
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             return ""
-        lines = [line for line in text.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
+        self.errors.seek(0, os.SEEK_END)
+        self.errors.seek(max(0, self.errors.tell() - 4096))
+        text = self.errors.read().decode("utf-8", "replace")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        last = lines[-1].rstrip(".") if lines else f"exit status {code}"
+        if code == 127:
+            # The remote shell's answer to a command it cannot find.
+            return ("docker is not installed on the remote host, or not on "
+                    f"its PATH: {last}")
+        return f"ssh: {last}"
 
     def close(self):
         super().close()
@@ -719,8 +740,10 @@ class SSHConnection(http.client.HTTPConnection):
             if self.process.poll() is None:
                 self.process.terminate()
             self.process.wait()
-            self.process.stderr.close()
             self.process = None
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
 
 
 def open_connection(host, tls=None, timeout=None):
@@ -778,6 +801,27 @@ def format_api_version(version):
     """Return ``"1.41"`` for ``(1, 41)``."""
     major, minor = version
     return f"{major:d}.{minor:d}"
+
+
+# TLS alerts that mean the engine did not accept our client certificate
+# (or our lack of one).
+_CLIENT_CERT_ALERTS = (
+    "SSLV3_ALERT_BAD_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "TLSV1_ALERT_UNKNOWN_CA",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED", "TLSV1_ALERT_ACCESS_DENIED")
+
+
+def _verify_reason(error):
+    """Say why the engine's certificate failed, in Go's words where known.
+
+    OpenSSL's "unable to get local issuer certificate" is what docker
+    calls "certificate signed by unknown authority".
+    """
+    reason = (error.verify_message or _reason(error)).rstrip(".")
+    if error.verify_code in (19, 20, 21):
+        return f"certificate signed by unknown authority ({reason})"
+    return reason
 
 
 def _connect_message(host):
@@ -875,44 +919,79 @@ class Client:
             log.debug("connecting to %s", self.host)
             try:
                 self._connection.connect()
-            except OSError as error:
+            except (OSError, ValueError) as error:
+                # ValueError: a host name the resolver cannot encode.
                 connection, self._connection = self._connection, None
-                raise self._connect_error(error, connection) from None
+                failure = self._connect_error(error, connection)
+                connection.close()
+                raise failure from None
         return self._connection
 
-    def _connect_error(self, error, connection=None):
-        """Turn a socket or TLS failure into a ConnectError."""
+    def _connect_error(self, error, connection=None, sent=False):
+        """Turn a socket, TLS or ssh failure into a one-line ConnectError.
+
+        Args:
+            error: the exception the connection raised.
+            connection: the connection it came from (an ssh one knows
+                why its process ended).
+            sent: the failure came after connecting, while sending the
+                request or reading the answer.
+        """
         log.debug("connection to %s failed: %r", self.host, error)
-        detail = ""
         if isinstance(connection, SSHConnection):
             detail = connection.ssh_error()
-            connection.close()
             if detail:
-                return ConnectError(f"error during connect: ssh: {detail}")
-        if isinstance(error, ssl.SSLCertVerificationError):
-            return ConnectError("error during connect: tls: failed to verify "
-                                f"the certificate of {self.host}: "
-                                f"{error.verify_message}")
-        if isinstance(error, ssl.SSLError):
-            reason = error.reason or str(error)
-            if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE",
-                          "UNEXPECTED_EOF_WHILE_READING"):
-                return ConnectError(
-                    f"error during connect: {self.host} answered in plain "
-                    "HTTP, not TLS: drop --tls/--tlsverify or check the port")
+                return ConnectError(f"error during connect: {self.host}: "
+                                    f"{detail}")
+        dropped = isinstance(error, (ConnectionError, ssl.SSLEOFError))
+        if sent and dropped and self.tls is None and \
+                self.host.startswith("tcp://"):
             return ConnectError(
-                f"error during connect: tls: {self.host}: {reason}")
+                f"error during connect: {self.host} closed the connection "
+                "without answering: does it expect TLS (--tlsverify)?")
+        if isinstance(error, ssl.SSLError) or (
+                sent and dropped and self.tls is not None):
+            return self._tls_error(error, sent)
         if isinstance(error, PermissionError):
             return ConnectError(
                 "permission denied while trying to connect to the Docker "
                 f"daemon socket at {self.host}: {_reason(error)}")
-        if isinstance(error, socket.gaierror):
+        if isinstance(error, (socket.gaierror, ValueError)):
+            # ValueError: a name the resolver cannot even encode.
             return ConnectError(f"error during connect: {self.host}: "
                                 f"{_reason(error)}")
         if isinstance(error, socket.timeout):
             return ConnectError(f"error during connect: {self.host}: "
                                 "timed out")
         return ConnectError(_connect_message(self.host))
+
+    def _tls_error(self, error, sent):
+        """Explain a TLS failure, or a TLS connection the engine dropped.
+
+        ``sent``: the handshake was over; the request was on its way.
+        """
+        reason = getattr(error, "reason", None) or ""
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return ConnectError(
+                "error during connect: tls: failed to verify the "
+                f"certificate of {self.host}: {_verify_reason(error)}")
+        dropped = isinstance(error, (ConnectionError, ssl.SSLEOFError))
+        if reason in _CLIENT_CERT_ALERTS or (sent and dropped):
+            # The engine checks client certificates (dockerd --tlsverify):
+            # it sends an alert, or just hangs up, once it has seen ours.
+            why = reason or "connection closed"
+            return ConnectError(
+                f"error during connect: tls: {self.host} refused the "
+                f"connection ({why}): it wants a client certificate it "
+                "trusts: check --tlscert and --tlskey (or cert.pem and "
+                "key.pem in DOCKER_CERT_PATH)")
+        if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE",
+                      "UNEXPECTED_EOF_WHILE_READING"):
+            return ConnectError(
+                f"error during connect: {self.host} answered in plain "
+                "HTTP, not TLS: drop --tls/--tlsverify or check the port")
+        return ConnectError(
+            f"error during connect: tls: {self.host}: {reason or error}")
 
     def _url(self, path, params=None, versioned=True):
         """Return the request target for an API path and query values."""
@@ -981,15 +1060,12 @@ class Client:
                 response = connection.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError,
                     ConnectionResetError) as error:
-                self.close()
                 if reused and attempt == 1 and not chunked:
+                    self.close()
                     continue
-                if self.tls is None and self.host.startswith("tcp://"):
-                    raise ConnectError(
-                        f"error during connect: {self.host} closed the "
-                        "connection without answering: does it expect TLS "
-                        "(--tlsverify)?") from None
-                raise self._connect_error(error) from None
+                failure = self._connect_error(error, connection, sent=True)
+                self.close()
+                raise failure from None
             except http.client.BadStatusLine as error:
                 self.close()
                 raise ConnectError(
@@ -997,8 +1073,9 @@ class Client:
                     "HTTP: does it expect TLS (--tlsverify)?"
                 ) from error
             except OSError as error:
+                failure = self._connect_error(error, connection, sent=True)
                 self.close()
-                raise self._connect_error(error) from None
+                raise failure from None
             self._response = response
             return response
         raise AssertionError("unreachable")

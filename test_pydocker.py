@@ -217,6 +217,10 @@ def _http_status(url, timeout=2.0):
 class Engine:
     """A private dockerd in a temporary folder, driven by the docker CLI.
 
+    Args:
+        directory: an empty folder for everything the engine writes.
+        extra_args: more dockerd arguments (a TLS listener, say).
+
     Attributes:
         dir: the temporary folder holding everything the engine writes.
         socket: path of the API socket.
@@ -225,8 +229,10 @@ class Engine:
             its own DOCKER_CONFIG folder (config_dir).
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, extra_args=()):
         self.dir = directory
+        # More dockerd arguments: listeners, TLS files, download attempts.
+        self.extra_args = list(extra_args)
         self.socket = os.path.join(directory, "docker.sock")
         self.host = "unix://" + self.socket
         self.log = os.path.join(directory, "dockerd.log")
@@ -271,6 +277,7 @@ class Engine:
             "--iptables=false", "--ip6tables=false",
             "--bridge=none", "--storage-driver=vfs",
             "--config-file", daemon_json,
+            *self.extra_args,
         ], self.log)
         if not _wait_until(self.ping, self.process, ENGINE_START_TIMEOUT):
             if self.process.poll() is None:
@@ -3379,6 +3386,22 @@ class TestFakeDaemonConnections:
         assert "TLS" in line and "expect" in line
         assert fake_tls_daemon.host in line
 
+    def test_tls_engine_hanging_up_after_handshake_names_client_cert(
+            self, fake_tls_daemon, run_process):
+        # What a TLS engine that checks client certificates may do
+        # instead of sending an alert.
+        fake_tls_daemon.on("HEAD", "/_ping", CLOSE)
+        result = run_process("--tls", "-H", fake_tls_daemon.host, "version")
+        assert result.returncode == 1
+        line = assert_one_clean_line("".join(
+            line for line in result.stderr.splitlines(True)
+            if not line.startswith("WARNING:")))
+        assert line == (
+            f"error during connect: tls: {fake_tls_daemon.host} refused the "
+            "connection (connection closed): it wants a client certificate "
+            "it trusts: check --tlscert and --tlskey (or cert.pem and "
+            "key.pem in DOCKER_CERT_PATH)")
+
     def test_tls_against_tls_engine_works(self, fake_tls_daemon,
                                           run_process):
         fake_tls_daemon.on("GET", "/version", json_response(200, {
@@ -4013,3 +4036,218 @@ class TestCmdSystem:
         assert text(done.stderr) == (
             "Cannot connect to the Docker daemon at "
             f"unix://{tmp_path}/none.sock. Is the docker daemon running?\n")
+
+
+# =========================================================================
+# A second engine that speaks only TLS and checks client certificates
+# =========================================================================
+
+def _openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True,
+                   timeout=SUBPROCESS_TIMEOUT)
+
+
+def _make_ca(folder, name):
+    """Make a throwaway CA in folder; return (ca.pem, ca-key.pem)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = str(folder / "ca.pem"), str(folder / "ca-key.pem")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", cert, "-days", "1", "-subj", f"/CN={name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign")
+    return cert, key
+
+
+def _sign(folder, stem, subject, extensions, ca):
+    """Make a key and a certificate signed by ca; return their paths."""
+    cert = str(folder / f"{stem}.pem")
+    key = str(folder / f"{stem.replace('cert', 'key')}.pem")
+    request, extfile = str(folder / f"{stem}.csr"), str(folder / f"{stem}.ext")
+    with open(extfile, "w", encoding="ascii") as handle:
+        handle.write("\n".join(extensions) + "\n")
+    _openssl("req", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", request, "-subj", f"/CN={subject}")
+    _openssl("x509", "-req", "-in", request, "-CA", ca[0], "-CAkey", ca[1],
+             "-CAcreateserial", "-days", "1", "-out", cert,
+             "-extfile", extfile)
+    return cert, key
+
+
+class TLSEngine:
+    """A private dockerd with ``--tlsverify`` on a loopback TCP port.
+
+    Its certificate names ``localhost`` only, so ``tcp://127.0.0.1:PORT``
+    is a server name that does not match.
+
+    Attributes:
+        engine: the Engine (its unix socket serves the fixtures' docker
+            CLI; pydocker is tested over TCP).
+        host: ``tcp://localhost:PORT``; ``ip_host`` the same by address.
+        certs: a DOCKER_CERT_PATH folder: ca.pem, cert.pem, key.pem.
+        ca, cert, key: the files in it.
+        other_ca: a CA that signed nothing the engine uses.
+    """
+
+    def __init__(self, folder):
+        ca = _make_ca(folder / "ca", "pytest-ca")
+        server = _sign(folder / "ca", "server-cert", "localhost", [
+            "subjectAltName=DNS:localhost",
+            "extendedKeyUsage=serverAuth"], ca)
+        self.certs = folder / "client"
+        self.certs.mkdir()
+        self.cert, self.key = _sign(self.certs, "cert", "pytest-client",
+                                    ["extendedKeyUsage=clientAuth"], ca)
+        self.ca = str(self.certs / "ca.pem")
+        shutil.copy(ca[0], self.ca)
+        for leftover in self.certs.glob("cert.*"):
+            if leftover.suffix != ".pem":
+                leftover.unlink()
+        self.other_ca = _make_ca(folder / "other", "pytest-other-ca")[0]
+        port = _free_port()
+        self.host = f"tcp://localhost:{port}"
+        self.ip_host = f"tcp://127.0.0.1:{port}"
+        self.engine = Engine(
+            tempfile.mkdtemp(prefix="pydocker-tls-engine-"),
+            ["--host", f"tcp://127.0.0.1:{port}", "--tlsverify",
+             "--tlscacert", ca[0], "--tlscert", server[0],
+             "--tlskey", server[1]])
+
+    def flags(self, host=None, ca=None, client_cert=True):
+        """Return global flags aiming pydocker at this engine."""
+        flags = ["--tlsverify", "--tlscacert", ca or self.ca,
+                 "-H", host or self.host]
+        if client_cert:
+            flags += ["--tlscert", self.cert, "--tlskey", self.key]
+        return flags
+
+
+@pytest.fixture(scope="session")
+def tls_engine(tmp_path_factory):
+    """Yield a started TLSEngine; stop and remove it afterwards."""
+    service = TLSEngine(tmp_path_factory.mktemp("tls-engine"))
+    try:
+        service.engine.start()
+        yield service
+    finally:
+        service.engine.stop()
+
+
+def tls_env(engine, config_dir, **extra):
+    """Return an environment with no DOCKER_HOST: flags choose the host."""
+    env = pydocker_env(engine, config_dir)
+    env.pop("DOCKER_HOST", None)
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+def files_holding(folder, data):
+    """Return the files below folder whose bytes contain data."""
+    found = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                if data in handle.read():
+                    found.append(path)
+    return found
+
+
+class TestTLSEngine:
+    """pydocker against a real dockerd run with ``--tlsverify``."""
+
+    def test_tlsverify_flags_run_version_pull_images(
+            self, tls_engine, config_dir, test_image):
+        env = tls_env(tls_engine.engine, config_dir)
+        flags = tls_engine.flags()
+        done = run_pydocker(env, *flags, "version")
+        assert done.returncode == 0, text(done.stderr)
+        server = tls_engine.engine.docker(
+            "version", "--format", "{{.Server.Version}}").stdout.decode()
+        assert f"  Version:          {server.strip()}\n" in text(done.stdout)
+
+        done = run_pydocker(env, *flags, "pull", test_image.name_plain)
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout).splitlines()[-1] == test_image.name_plain
+        assert image_exists(tls_engine.engine, test_image.name_plain)
+
+        done = run_pydocker(env, *flags, "images")
+        assert done.returncode == 0, text(done.stderr)
+        repository = test_image.name_plain.rsplit(":", 1)[0]
+        assert re.search(rf"^{re.escape(repository)}\s+{TEST_TAG}\s",
+                         text(done.stdout), re.M)
+
+    @pytest.mark.parametrize("verify", ["1", "0"], ids=["one", "zero"])
+    def test_environment_chooses_tls_and_files(self, tls_engine,
+                                               config_dir, verify):
+        # Any non-empty DOCKER_TLS_VERIFY turns verification on, as docker
+        # reads it.
+        env = tls_env(tls_engine.engine, config_dir,
+                      DOCKER_HOST=tls_engine.host, DOCKER_TLS_VERIFY=verify,
+                      DOCKER_CERT_PATH=tls_engine.certs)
+        for args in (["version"], ["images"]):
+            done = run_pydocker(env, *args)
+            assert done.returncode == 0, text(done.stderr)
+            assert done.stderr == b""
+        env["DOCKER_HOST"] = tls_engine.ip_host
+        done = run_pydocker(env, "version")
+        assert done.returncode == 1
+        assert "failed to verify" in text(done.stderr)
+
+    def test_tls_keys_are_never_copied(self, tls_engine, tmp_path,
+                                       config_dir):
+        env = tls_env(tls_engine.engine, config_dir,
+                      DOCKER_HOST=tls_engine.host, DOCKER_TLS_VERIFY="1",
+                      DOCKER_CERT_PATH=tls_engine.certs, HOME=tmp_path)
+        before = sorted(os.listdir(tls_engine.certs))
+        assert run_pydocker(env, "images").returncode == 0
+        assert run_pydocker(env, "logout", "x.example").returncode == 0
+        with open(tls_engine.key, "rb") as handle:
+            key = handle.read().strip()
+        assert files_holding(config_dir, key) == []
+        assert [path for path in files_holding(tmp_path, key)
+                if not path.startswith(str(tls_engine.certs))] == []
+        assert sorted(os.listdir(tls_engine.certs)) == before
+
+    @pytest.mark.parametrize("case, expected", [
+        ("wrong-ca", "failed to verify the certificate of {host}: "
+         "certificate signed by unknown authority"),
+        ("no-client-certificate", "tls: {host} refused the connection "
+         "(SSLV3_ALERT_BAD_CERTIFICATE): it wants a client certificate"),
+        ("name-not-in-certificate", "failed to verify the certificate of "
+         "{ip_host}: IP address mismatch, certificate is not valid for "
+         "'127.0.0.1'"),
+        ("plain-http", "{host} expects TLS: use --tlsverify (or --tls)"),
+    ], ids=["wrong-ca", "no-client-certificate", "name-not-in-certificate",
+            "plain-http"])
+    def test_refusal_is_one_clear_line(self, tls_engine, config_dir, case,
+                                       expected):
+        env = tls_env(tls_engine.engine, config_dir)
+        flags = {
+            "wrong-ca": tls_engine.flags(ca=tls_engine.other_ca),
+            "no-client-certificate": tls_engine.flags(client_cert=False),
+            "name-not-in-certificate": tls_engine.flags(
+                host=tls_engine.ip_host),
+            "plain-http": ["-H", tls_engine.host],
+        }[case]
+        done = run_pydocker(env, *flags, "version")
+        assert done.returncode == 1
+        assert done.stdout == b""
+        line = assert_one_clean_line(done.stderr)
+        assert expected.format(host=tls_engine.host,
+                               ip_host=tls_engine.ip_host) in line
+
+    def test_tls_without_verification_works_and_warns_once(
+            self, tls_engine, config_dir):
+        # The address is not in the certificate and the CA is not given:
+        # without verification neither matters.
+        env = tls_env(tls_engine.engine, config_dir)
+        done = run_pydocker(env, "--tls", "--tlscert", tls_engine.cert,
+                            "--tlskey", tls_engine.key, "-H",
+                            tls_engine.ip_host, "version")
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stderr) == ("WARNING: TLS is on without "
+                                     "verification: the engine's identity "
+                                     "is not checked\n")
+        assert "Server:" in text(done.stdout)
