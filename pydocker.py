@@ -676,6 +676,7 @@ class SSHConnection(http.client.HTTPConnection):
         self.url = url
         self.process = None
         self.errors = None
+        self.exit_reason = ""
 
     def ssh_command(self):
         """Return the ssh command line for this connection's URL."""
@@ -718,11 +719,15 @@ class SSHConnection(http.client.HTTPConnection):
         """
         import subprocess
         if self.process is None:
-            return ""
+            return self.exit_reason
         try:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return ""
+        return self._describe_exit(code)
+
+    def _describe_exit(self, code):
+        """Word ssh's exit from its status and the last line it wrote."""
         self.errors.seek(0, os.SEEK_END)
         self.errors.seek(max(0, self.errors.tell() - 4096))
         text = self.errors.read().decode("utf-8", "replace")
@@ -735,11 +740,22 @@ class SSHConnection(http.client.HTTPConnection):
         return f"ssh: {last}"
 
     def close(self):
+        """Close the socket, then end and reap the ssh process.
+
+        http.client closes a connection itself when the engine's side
+        fails, so why ssh ended is kept in ``exit_reason`` for
+        ``ssh_error``.
+        """
+        import subprocess
         super().close()
         if self.process is not None:
-            if self.process.poll() is None:
+            try:
+                # With our end closed, ssh and dial-stdio end by themselves.
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
                 self.process.terminate()
-            self.process.wait()
+                self.process.wait()
+            self.exit_reason = self._describe_exit(self.process.returncode)
             self.process = None
         if self.errors is not None:
             self.errors.close()

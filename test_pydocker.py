@@ -4251,3 +4251,205 @@ class TestTLSEngine:
                                      "verification: the engine's identity "
                                      "is not checked\n")
         assert "Server:" in text(done.stdout)
+
+
+# =========================================================================
+# ssh:// through the system ssh client to a private sshd
+# =========================================================================
+
+SSHD = "/usr/sbin/sshd"
+
+
+class SSHServer:
+    """A private sshd on two loopback ports, with throwaway keys.
+
+    Root may log in with the user key.  On ``port`` the remote shell
+    finds docker; on ``bare_port`` its PATH has no docker.  pydocker runs
+    plain ``ssh``, and ssh reads its settings from the account's home
+    (not $HOME), so a wrapper named ``ssh`` first on PATH adds ``-F``
+    with our known_hosts and key.
+
+    Attributes:
+        port, bare_port: where sshd listens on 127.0.0.1.
+        bin, bin_wrong_key: folders holding an ``ssh`` wrapper that
+            offers the authorized key, or one sshd does not know.
+    """
+
+    def __init__(self, folder):
+        self.dir = folder
+        self.port, self.bare_port = _free_port(), _free_port()
+        self.log = str(folder / "sshd.log")
+        self.process = None
+        for name in ("host_key", "user_key", "wrong_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
+                            "-C", "pytest", "-f", str(folder / name)],
+                           check=True, capture_output=True,
+                           timeout=SUBPROCESS_TIMEOUT)
+        shutil.copy(folder / "user_key.pub", folder / "authorized_keys")
+        host_key = (folder / "host_key.pub").read_text().strip()
+        (folder / "known_hosts").write_text("".join(
+            f"[127.0.0.1]:{port} {host_key}\n"
+            for port in (self.port, self.bare_port)))
+        self.bin = self._wrapper("bin", "user_key")
+        self.bin_wrong_key = self._wrapper("bin-wrong-key", "wrong_key")
+
+    def _wrapper(self, name, key):
+        """Write a client config and an ``ssh`` that uses it."""
+        config = self.dir / f"{name}.config"
+        config.write_text(
+            "Host *\n"
+            f"  IdentityFile {self.dir / key}\n"
+            "  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {self.dir / 'known_hosts'}\n"
+            "  GlobalKnownHostsFile /dev/null\n"
+            "  StrictHostKeyChecking yes\n"
+            "  BatchMode yes\n")
+        folder = self.dir / name
+        folder.mkdir()
+        wrapper = folder / "ssh"
+        wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F '
+                           f'{shlex.quote(str(config))} "$@"\n')
+        wrapper.chmod(0o755)
+        return str(folder)
+
+    def start(self):
+        """Write sshd_config, start sshd, wait until both ports answer."""
+        if not os.path.exists(SSHD) or shutil.which("ssh") is None:
+            pytest.fail(f"the ssh tests need {SSHD} (openssh-server) and "
+                        "ssh (openssh-client)", pytrace=False)
+        # sshd insists on its privilege separation folder.
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        config = self.dir / "sshd_config"
+        config.write_text(
+            f"ListenAddress 127.0.0.1:{self.port}\n"
+            f"ListenAddress 127.0.0.1:{self.bare_port}\n"
+            f"HostKey {self.dir / 'host_key'}\n"
+            f"PidFile {self.dir / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {self.dir / 'authorized_keys'}\n"
+            "PermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "UsePAM no\n"
+            "StrictModes no\n"
+            f"Match LocalPort {self.bare_port}\n"
+            "    SetEnv PATH=/nonexistent\n")
+        self.process = _start_service([SSHD, "-D", "-e", "-f", str(config)],
+                                      self.log)
+
+        def listening():
+            text = _log_tail(self.log)
+            return all(f"port {port}." in text
+                       for port in (self.port, self.bare_port))
+
+        if not _wait_until(listening, self.process, REGISTRY_START_TIMEOUT):
+            pytest.fail(f"sshd did not start\n--- {self.log} ---\n"
+                        f"{_log_tail(self.log)}", pytrace=False)
+
+    def stop(self):
+        if self.process is not None:
+            _stop_process(self.process, 10)
+
+    def env(self, engine, config_dir, port=None, wrong_key=False):
+        """Return an environment aiming pydocker at engine through ssh."""
+        env = pydocker_env(engine, config_dir)
+        folder = self.bin_wrong_key if wrong_key else self.bin
+        env["PATH"] = folder + os.pathsep + env.get("PATH", "")
+        env["DOCKER_HOST"] = self.url(engine, port)
+        return env
+
+    def url(self, engine, port=None):
+        """Return ``ssh://root@127.0.0.1:PORT/path/of/engine.sock``."""
+        return f"ssh://root@127.0.0.1:{port or self.port}{engine.socket}"
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """Yield a started SSHServer; stop it afterwards."""
+    server = SSHServer(tmp_path_factory.mktemp("sshd"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def ssh_children():
+    """Return the PIDs of this process's children that run ssh."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _read_proc(entry, "stat").rsplit(b")", 1)[1].split()
+            name = _read_proc(entry, "comm").strip()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and name == b"ssh":
+            found.append(int(entry))
+    return found
+
+
+class TestSSH:
+    """ssh:// hosts: the system ssh runs ``docker system dial-stdio``."""
+
+    def test_version_pull_images_through_ssh(self, engine, sshd, config_dir,
+                                             test_image):
+        env = sshd.env(engine, config_dir)
+        done = run_pydocker(env, "version")
+        assert done.returncode == 0, text(done.stderr)
+        server = engine.docker("version", "--format",
+                               "{{.Server.Version}}").stdout.decode().strip()
+        assert f"  Version:          {server}\n" in text(done.stdout)
+
+        remove_image(engine, test_image.name_plain)
+        done = run_pydocker(env, "pull", test_image.name_plain)
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout).splitlines()[-1] == test_image.name_plain
+        assert image_exists(engine, test_image.name_plain)
+
+        done = run_pydocker(env, "images")
+        assert done.returncode == 0, text(done.stderr)
+        repository = test_image.name_plain.rsplit(":", 1)[0]
+        assert re.search(rf"^{re.escape(repository)}\s+{TEST_TAG}\s",
+                         text(done.stdout), re.M)
+        assert done.stderr == b""
+
+    def test_client_keeps_one_ssh_process_and_reaps_it(
+            self, engine, sshd, busybox_image, monkeypatch):
+        monkeypatch.setenv("PATH", sshd.bin + os.pathsep + os.environ["PATH"])
+        client = pydocker.Client(sshd.url(engine))
+        try:
+            assert client.version()["ApiVersion"]
+            process = client._connection.process
+            assert client.images()
+            assert client.inspect_image(busybox_image)["Id"]
+            assert client._connection.process is process
+            assert ssh_children() == [process.pid]
+        finally:
+            client.close()
+        assert process.returncode is not None
+        assert ssh_children() == []
+        assert not os.path.exists(f"/proc/{process.pid}")
+
+    @pytest.mark.parametrize("case, expected", [
+        ("nothing-listening", "ssh: connect to host 127.0.0.1 port {port}: "
+         "Connection refused"),
+        ("key-rejected", "ssh: root@127.0.0.1: Permission denied "
+         "(publickey)"),
+        ("no-docker-on-host", "docker is not installed on the remote host, "
+         "or not on its PATH: bash: "),
+    ], ids=["nothing-listening", "key-rejected", "no-docker-on-host"])
+    def test_failure_is_one_clear_line(self, engine, sshd, config_dir, case,
+                                       expected):
+        port = {"nothing-listening": _free_port(),
+                "no-docker-on-host": sshd.bare_port}.get(case, sshd.port)
+        env = sshd.env(engine, config_dir, port,
+                       wrong_key=case == "key-rejected")
+        done = run_pydocker(env, "version")
+        assert done.returncode == 1
+        assert done.stdout == b""
+        line = assert_one_clean_line(done.stderr)
+        assert line.startswith(f"error during connect: {env['DOCKER_HOST']}"
+                               ": ")
+        assert expected.format(port=port) in line
+        assert ssh_children() == []
