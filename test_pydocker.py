@@ -13,6 +13,7 @@ auth and config, fake-daemon faults, then commands against the engine.
 
 import base64
 import fcntl
+import http.client
 import http.server
 import io
 import json
@@ -4453,3 +4454,335 @@ class TestSSH:
                                ": ")
         assert expected.format(port=port) in line
         assert ssh_children() == []
+
+
+# =========================================================================
+# Faults: engines and registries that die mid-pull, saves that fail
+# =========================================================================
+
+class _StallingHandler(http.server.BaseHTTPRequestHandler):
+    """Forward to the real registry; stall blob downloads halfway."""
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self._forward()
+
+    def do_HEAD(self):  # noqa: N802 (http.server's naming)
+        self._forward()
+
+    def _forward(self):
+        proxy = self.server.proxy
+        upstream = http.client.HTTPConnection(proxy.upstream, timeout=30)
+        headers = {name: value for name, value in self.headers.items()
+                   if name.lower() not in ("host", "connection")}
+        upstream.request(self.command, self.path, headers=headers)
+        answer = upstream.getresponse()
+        body = answer.read()
+        upstream.close()
+        self.send_response(answer.status, answer.reason)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding",
+                                    "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if "/blobs/" not in self.path:
+            self.wfile.write(body)
+            return
+        # Half a blob, then nothing until the test has done its harm.
+        self.wfile.write(body[:len(body) // 2])
+        self.wfile.flush()
+        proxy.stalled.set()
+        proxy.release.wait(120)
+
+    def log_message(self, *args):
+        pass
+
+
+class StallingRegistry:
+    """A registry in front of the suite's one whose blobs never finish.
+
+    Attributes:
+        address: where engines find it (127.0.0.1:PORT, so insecure).
+        stalled: set once a blob download is hanging halfway.
+    """
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      _StallingHandler)
+        self.server.daemon_threads = True
+        self.server.proxy = self
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        """Stop answering: hanging downloads end, new connections fail."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.release.set()
+
+
+@pytest.fixture
+def stalling_registry(registry):
+    proxy = StallingRegistry(registry.address)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def spare_engine(busybox_image):
+    """A throwaway dockerd that a test may kill (never the session one).
+
+    It gives up a download at the first failure instead of retrying for
+    most of a minute.
+    """
+    service = Engine(tempfile.mkdtemp(prefix="pydocker-spare-engine-"),
+                     ["--max-download-attempts=1"])
+    try:
+        service.start()
+        yield service
+    finally:
+        service.stop()
+
+
+class PullInProgress:
+    """``pydocker pull`` running in the background, its output collected."""
+
+    def __init__(self, env, reference):
+        self.process = subprocess.Popen(
+            [PYTHON, PYDOCKER, "pull", reference], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True)
+        self.stdout = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.stdout.append(line.decode("utf-8", "replace"))
+
+    def finish(self):
+        """Wait for the end; return (exit code, stdout text, stderr)."""
+        stderr = self.process.stderr.read()
+        code = self.process.wait(SUBPROCESS_TIMEOUT)
+        self.reader.join(SUBPROCESS_TIMEOUT)
+        return code, "".join(self.stdout), text(stderr)
+
+
+class TestPullFaults:
+    """A pull whose engine or registry goes away half-way."""
+
+    def start_stalled_pull(self, engine, proxy, config_dir, test_image):
+        reference = f"{proxy.address}/{TEST_REPOSITORY}:{TEST_TAG}"
+        pull = PullInProgress(pydocker_env(engine, config_dir), reference)
+        assert proxy.stalled.wait(SUBPROCESS_TIMEOUT), "no blob was asked"
+        return pull
+
+    def test_engine_killed_mid_pull_is_one_line(
+            self, spare_engine, stalling_registry, config_dir, test_image):
+        pull = self.start_stalled_pull(spare_engine, stalling_registry,
+                                       config_dir, test_image)
+        spare_engine.process.kill()
+        code, out, err = pull.finish()
+        assert code == 1
+        assert "Pulling from pytest/multi" in out
+        assert assert_one_clean_line(err) in (
+            "the engine's answer ended in the middle of a message: "
+            "connection lost",
+            "error reading the engine's answer: Connection reset by peer")
+
+    def test_registry_stopping_mid_pull_is_one_line(
+            self, spare_engine, stalling_registry, config_dir, test_image):
+        pull = self.start_stalled_pull(spare_engine, stalling_registry,
+                                       config_dir, test_image)
+        stalling_registry.stop()
+        code, out, err = pull.finish()
+        assert code == 1
+        assert "Pulling from pytest/multi" in out
+        line = assert_one_clean_line(err)
+        assert "EOF" in line or "connection refused" in line
+        assert not image_exists(
+            spare_engine, f"{stalling_registry.address}/{TEST_REPOSITORY}"
+            f":{TEST_TAG}")
+
+
+def login_process(host, config, key, password="pw"):
+    """Start ``pydocker login`` for key, saving into the config folder."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("DOCKER_")}
+    env["DOCKER_CONFIG"] = str(config)
+    env["HOME"] = str(config)
+    process = subprocess.Popen(
+        [PYTHON, PYDOCKER, "-H", host, "login", "-u", "u",
+         "--password-stdin", key], env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdin.write(password.encode() + b"\n")
+    process.stdin.close()
+    return process
+
+
+def auth_answers(count):
+    return [json_response(200, {"Status": "Login Succeeded"})] * count
+
+
+@pytest.fixture
+def mount_point(tmp_path):
+    """An empty folder to mount on; unmounted again afterwards."""
+    folder = tmp_path / "mnt"
+    folder.mkdir()
+    yield folder
+    _unmount_under(str(folder))
+
+
+OLD_CONFIG = {"auths": {"old.example": {"auth": b64("old:pw")}},
+              "psFormat": "table {{.ID}}"}
+
+
+class TestConfigFaults:
+    """config.json saves cut short, racing, or with nowhere to go."""
+
+    def test_login_killed_at_any_moment_leaves_old_or_new(
+            self, tmp_path, fake_daemon):
+        folder = tmp_path / "cfg"
+        path = write_config(folder, OLD_CONFIG)
+        fake_daemon.on("POST", "/auth", *auth_answers(100))
+        # One undisturbed login says how long a whole one takes here; the
+        # kills then land anywhere from start-up to the final rename.
+        started = time.monotonic()
+        assert login_process(fake_daemon.host, folder,
+                             "first.example").wait(SUBPROCESS_TIMEOUT) == 0
+        whole = time.monotonic() - started
+        keys = {"old.example", "first.example"}
+        rng = random.Random(FUZZ_SEED)
+        for number in range(30):
+            key = f"r{number}.example"
+            process = login_process(fake_daemon.host, folder, key)
+            time.sleep(rng.uniform(0, whole * 1.2))
+            process.kill()
+            process.wait(SUBPROCESS_TIMEOUT)
+            process.stdout.close()
+            process.stderr.close()
+            data = json.loads(path.read_text())
+            saved = set(data["auths"])
+            assert saved in (keys, keys | {key})
+            assert data["psFormat"] == OLD_CONFIG["psFormat"]
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            keys = saved
+
+    def test_concurrent_logins_keep_every_entry(self, tmp_path,
+                                                fake_daemon):
+        folder = tmp_path / "cfg"
+        path = write_config(folder, OLD_CONFIG)
+        fake_daemon.on("POST", "/auth", *auth_answers(16))
+        processes = [login_process(fake_daemon.host, folder,
+                                   f"c{number}.example", f"pw{number}")
+                     for number in range(16)]
+        for process in processes:
+            assert process.wait(SUBPROCESS_TIMEOUT) == 0, \
+                process.stderr.read()
+            process.stdout.close()
+            process.stderr.close()
+        auths = json.loads(path.read_text())["auths"]
+        assert set(auths) == {"old.example"} | {
+            f"c{number}.example" for number in range(16)}
+        for number in range(16):
+            assert base64.b64decode(auths[f"c{number}.example"]["auth"]) \
+                == f"u:pw{number}".encode()
+
+    def check_refused_save(self, fake_daemon, folder, reason):
+        path = folder / "config.json"
+        before = path.read_bytes()
+        fake_daemon.on("POST", "/auth", *auth_answers(2))
+        for args in (["login", "-u", "u", "--password-stdin",
+                      "new.example"], ["logout", "old.example"]):
+            done = subprocess.run(
+                [PYTHON, PYDOCKER, "-H", fake_daemon.host, *args],
+                input=b"pw\n", capture_output=True,
+                timeout=SUBPROCESS_TIMEOUT,
+                env=dict(os.environ, DOCKER_CONFIG=str(folder)))
+            assert done.returncode == 1
+            lines = text(done.stderr).splitlines()
+            assert lines == [f"cannot save {path}: {reason}"], lines
+            assert path.read_bytes() == before
+            # The half-written temporary file was removed.
+            assert [name for name in os.listdir(folder)
+                    if name.startswith(".config.json.")] == []
+
+    def test_full_disk_refuses_with_old_file_intact(self, fake_daemon,
+                                                    mount_point):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                        str(mount_point)], check=True)
+        write_config(mount_point, OLD_CONFIG)
+        with open(mount_point / "filler", "wb", buffering=0) as filler:
+            with pytest.raises(OSError):
+                while True:
+                    filler.write(b"\0" * 4096)
+        self.check_refused_save(fake_daemon, mount_point,
+                                "No space left on device")
+
+    def test_read_only_folder_refuses_with_old_file_intact(
+            self, fake_daemon, mount_point):
+        write_config(mount_point, OLD_CONFIG)
+        folder = str(mount_point)
+        subprocess.run(["mount", "--bind", folder, folder], check=True)
+        subprocess.run(["mount", "-o", "remount,ro,bind", folder],
+                       check=True)
+        self.check_refused_save(fake_daemon, mount_point,
+                                "Read-only file system")
+
+
+# =========================================================================
+# Secrets: never in output, even with -D; private files
+# =========================================================================
+
+class TestSecrets:
+    """login, pull and logout against the real engine and auth registry."""
+
+    def test_debug_output_never_shows_a_secret(
+            self, engine, tmp_path, test_image, auth_registry):
+        # A config folder that does not exist yet: pydocker makes it.
+        config_dir = tmp_path / "fresh" / "docker"
+        env = pydocker_env(engine, config_dir)
+        remove_image(engine, test_image.name_auth)
+        address = auth_registry.address
+        runs = [run_pydocker(env, "-D", "login", "-u",
+                             auth_registry.username, "--password-stdin",
+                             address,
+                             input=auth_registry.password.encode() + b"\n")]
+        assert runs[0].returncode == 0, text(runs[0].stderr)
+
+        path = config_dir / "config.json"
+        assert stat.S_IMODE(config_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        auth = json.loads(path.read_text())["auths"][address]["auth"]
+        registry_auth = pydocker.encode_auth({
+            "username": auth_registry.username,
+            "password": auth_registry.password, "serveraddress": address})
+        assert pydocker.encode_auth(pydocker.ConfigFile.load(
+            str(config_dir)).resolve_auth(address)) == registry_auth
+
+        runs.append(run_pydocker(env, "-D", "pull", test_image.name_auth))
+        assert runs[1].returncode == 0, text(runs[1].stderr)
+        assert image_exists(engine, test_image.name_auth)
+        # The header was logged, redacted.
+        assert "'X-Registry-Auth': '<redacted>'" in text(runs[1].stderr)
+        runs.append(run_pydocker(env, "-D", "logout", address))
+        assert runs[2].returncode == 0, text(runs[2].stderr)
+
+        secrets = [auth_registry.password, auth, registry_auth,
+                   registry_auth.rstrip("="),
+                   base64.b64encode(auth_registry.password.encode())
+                   .decode()]
+        # logout talks to no engine: it has nothing to log.
+        assert all(b"DEBUG" in run.stderr for run in runs[:2])
+        for run in runs:
+            for secret in secrets:
+                assert secret.encode() not in run.stdout
+                assert secret.encode() not in run.stderr
+        remove_image(engine, test_image.name_auth)
