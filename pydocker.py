@@ -1677,7 +1677,8 @@ class ProgressRenderer:
         error = detail.get("message") if isinstance(detail, dict) else detail
         error = error or message.get("error")
         if error:
-            raise StreamError(_field({"error": error}, "error"))
+            raise StreamError(error if isinstance(error, str)
+                              else json.dumps(error))
         if "aux" in message:
             self.aux.append(message["aux"])
             return
