@@ -234,11 +234,17 @@ def parse_go_int(text):
     """
     try:
         if re.fullmatch(r"[+-]?0[0-7]+", text):
-            return int(text, 8)  # Go reads a leading 0 as octal
-        return int(text, 0)
+            value = int(text, 8)  # Go reads a leading 0 as octal
+        else:
+            value = int(text, 0)
     except ValueError:
         raise ValueError(f'strconv.ParseInt: parsing "{text}": '
                          'invalid syntax') from None
+    if not -(1 << 63) <= value < 1 << 63:
+        # Go's flags are int64s; the engine would refuse a bigger one.
+        raise ValueError(f'strconv.ParseInt: parsing "{text}": '
+                         'value out of range')
+    return value
 
 
 class Flag:
@@ -526,19 +532,31 @@ def parse_host(addr, tls=False):
     scheme = scheme.lower()
     if scheme == "unix":
         return "unix://" + (rest or DEFAULT_UNIX_SOCKET)
-    if scheme in ("ssh", "fd"):
-        if scheme == "ssh" and not rest.split("/")[0].rpartition("@")[2]:
-            raise ConfigError(f"invalid ssh address: {addr}: no host")
+    if scheme == "ssh":
+        _check_ssh_address(text, addr)
+        return text
+    if scheme == "fd":
         return text
     if scheme != "tcp":
         raise ConfigError(f"invalid bind address format: {addr}")
     return "tcp://" + _parse_tcp_address(rest, addr, tls)
 
 
+# Characters a host name or address may have (unicode letters included,
+# for international names), and those an API base path may have.
+_HOST_NAME = re.compile(r"[\w.-]*", re.UNICODE)
+_IPV6_HOST = re.compile(r"\[[0-9a-fA-F:.]+(?:%[\w.-]+)?\]")
+_BASE_PATH = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
+
+
 def _parse_tcp_address(rest, addr, tls):
     """Return ``host:port[/base]`` for the part after ``tcp://``."""
     hostport, slash, path = rest.partition("/")
-    path = ("/" + path).rstrip("/") if slash else ""
+    if not _BASE_PATH.fullmatch(path):
+        raise ConfigError(f"invalid bind address format: {addr}: "
+                          "unexpected characters in the path")
+    # Runs of slashes fold into one: request paths never contain "//".
+    path = re.sub("/+", "/", "/" + path).rstrip("/") if slash else ""
     if hostport.startswith("["):
         host, bracket, port_text = hostport[1:].partition("]")
         if not bracket or (port_text and not port_text.startswith(":")):
@@ -550,7 +568,7 @@ def _parse_tcp_address(rest, addr, tls):
                           "IPv6 addresses need brackets")
     else:
         host, _, port_text = hostport.partition(":")
-    if any(c in host for c in " \t?#@"):
+    if not (_HOST_NAME.fullmatch(host) or _IPV6_HOST.fullmatch(host)):
         raise ConfigError(f"invalid bind address format: {addr}")
     if not port_text:
         port = DEFAULT_TLS_PORT if tls and not host else DEFAULT_TCP_PORT
@@ -560,6 +578,33 @@ def _parse_tcp_address(rest, addr, tls):
         raise ConfigError(f"invalid bind address format: {addr}: "
                           f"invalid port {port_text!r}")
     return f"{host or 'localhost'}:{port:d}{path}"
+
+
+def _check_ssh_address(text, addr):
+    """Refuse an ``ssh://`` address that ssh could not be given.
+
+    Raises:
+        ConfigError: no host, a bad port, a password, a query or fragment,
+            or characters that have no place in a host name.
+    """
+    try:
+        parts = urllib.parse.urlsplit(text)
+        port = parts.port
+    except ValueError as error:
+        raise ConfigError(f"invalid ssh address: {addr}: {error}") from None
+    if not parts.hostname:
+        raise ConfigError(f"invalid ssh address: {addr}: no host")
+    if parts.password is not None:
+        raise ConfigError(f"invalid ssh address: {addr}: a password in "
+                          "the address is not supported")
+    if parts.query or parts.fragment or "?" in text or "#" in text:
+        raise ConfigError(f"invalid ssh address: {addr}: a query or "
+                          "fragment is not supported")
+    if port == 0 or not (_HOST_NAME.fullmatch(parts.hostname)
+                         or _IPV6_HOST.fullmatch(f"[{parts.hostname}]")):
+        raise ConfigError(f"invalid ssh address: {addr}")
+    if any(ord(c) < 32 or c.isspace() for c in text):
+        raise ConfigError(f"invalid ssh address: {addr}")
 
 
 def tls_context(verify=True, ca=None, cert=None, key=None,
@@ -633,20 +678,24 @@ class SSHConnection(http.client.HTTPConnection):
 
     The ssh process gets one end of a socket pair as its stdin and stdout,
     so the connection is an ordinary socket on our side, half-close
-    included.
+    included.  One connection is one ssh process, ended and reaped by
+    ``close``.  What ssh says on stderr goes to a temporary file (a pipe
+    nobody reads could fill and stall it) and explains a failure.
     """
 
     def __init__(self, url, timeout=None):
         super().__init__("docker", timeout=timeout)
         self.url = url
         self.process = None
+        self.errors = None
+        self.exit_reason = ""
 
     def ssh_command(self):
         """Return the ssh command line for this connection's URL."""
         parts = urllib.parse.urlsplit(self.url)
         command = ["ssh", "-o", "ConnectTimeout=30", "-T"]
         if parts.username:
-            command += ["-l", parts.username]
+            command += ["-l", urllib.parse.unquote(parts.username)]
         if parts.port:
             command += ["-p", str(parts.port)]
         command += ["--", parts.hostname, "docker"]
@@ -656,38 +705,73 @@ class SSHConnection(http.client.HTTPConnection):
 
     def connect(self):
         import subprocess
+        import tempfile
+        command = self.ssh_command()
+        log.debug("running %s", " ".join(command))
         ours, theirs = socket.socketpair()
+        self.errors = tempfile.TemporaryFile()
         try:
             self.process = subprocess.Popen(
-                self.ssh_command(), stdin=theirs, stdout=theirs,
-                stderr=subprocess.PIPE, start_new_session=True)
+                command, stdin=theirs, stdout=theirs, stderr=self.errors,
+                start_new_session=True)
         except OSError as error:
             ours.close()
+            self.errors.close()
+            self.errors = None
             raise ConnectError(f"cannot run ssh: {_reason(error)}") from None
         finally:
             theirs.close()
         self.sock = ours
 
     def ssh_error(self):
-        """Return what ssh said on stderr once it has exited, or ``""``."""
+        """Return why the ssh process ended, in one line, or ``""``.
+
+        Waits a little for it to end: a failure on our side of the socket
+        usually means that ssh, or the remote command, has just exited.
+        """
+        import subprocess
         if self.process is None:
-            return ""
+            return self.exit_reason
         try:
-            self.process.wait(timeout=5)
-            text = self.process.stderr.read().decode("utf-8", "replace")
-        except Exception:  # noqa: BLE001 - only for a better message
+            code = self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             return ""
-        lines = [line for line in text.splitlines() if line.strip()]
-        return lines[-1] if lines else ""
+        return self._describe_exit(code)
+
+    def _describe_exit(self, code):
+        """Word ssh's exit from its status and the last line it wrote."""
+        self.errors.seek(0, os.SEEK_END)
+        self.errors.seek(max(0, self.errors.tell() - 4096))
+        text = self.errors.read().decode("utf-8", "replace")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        last = lines[-1].rstrip(".") if lines else f"exit status {code}"
+        if code == 127:
+            # The remote shell's answer to a command it cannot find.
+            return ("docker is not installed on the remote host, or not on "
+                    f"its PATH: {last}")
+        return f"ssh: {last}"
 
     def close(self):
+        """Close the socket, then end and reap the ssh process.
+
+        http.client closes a connection itself when the engine's side
+        fails, so why ssh ended is kept in ``exit_reason`` for
+        ``ssh_error``.
+        """
+        import subprocess
         super().close()
         if self.process is not None:
-            if self.process.poll() is None:
+            try:
+                # With our end closed, ssh and dial-stdio end by themselves.
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
                 self.process.terminate()
-            self.process.wait()
-            self.process.stderr.close()
+                self.process.wait()
+            self.exit_reason = self._describe_exit(self.process.returncode)
             self.process = None
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
 
 
 def open_connection(host, tls=None, timeout=None):
@@ -745,6 +829,27 @@ def format_api_version(version):
     """Return ``"1.41"`` for ``(1, 41)``."""
     major, minor = version
     return f"{major:d}.{minor:d}"
+
+
+# TLS alerts that mean the engine did not accept our client certificate
+# (or our lack of one).
+_CLIENT_CERT_ALERTS = (
+    "SSLV3_ALERT_BAD_CERTIFICATE", "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "TLSV1_ALERT_UNKNOWN_CA",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_EXPIRED",
+    "SSLV3_ALERT_CERTIFICATE_REVOKED", "TLSV1_ALERT_ACCESS_DENIED")
+
+
+def _verify_reason(error):
+    """Say why the engine's certificate failed, in Go's words where known.
+
+    OpenSSL's "unable to get local issuer certificate" is what docker
+    calls "certificate signed by unknown authority".
+    """
+    reason = (error.verify_message or _reason(error)).rstrip(".")
+    if error.verify_code in (19, 20, 21):
+        return f"certificate signed by unknown authority ({reason})"
+    return reason
 
 
 def _connect_message(host):
@@ -846,44 +951,79 @@ class Client:
             log.debug("connecting to %s", self.host)
             try:
                 self._connection.connect()
-            except OSError as error:
+            except (OSError, ValueError) as error:
+                # ValueError: a host name the resolver cannot encode.
                 connection, self._connection = self._connection, None
-                raise self._connect_error(error, connection) from None
+                failure = self._connect_error(error, connection)
+                connection.close()
+                raise failure from None
         return self._connection
 
-    def _connect_error(self, error, connection=None):
-        """Turn a socket or TLS failure into a ConnectError."""
+    def _connect_error(self, error, connection=None, sent=False):
+        """Turn a socket, TLS or ssh failure into a one-line ConnectError.
+
+        Args:
+            error: the exception the connection raised.
+            connection: the connection it came from (an ssh one knows
+                why its process ended).
+            sent: the failure came after connecting, while sending the
+                request or reading the answer.
+        """
         log.debug("connection to %s failed: %r", self.host, error)
-        detail = ""
         if isinstance(connection, SSHConnection):
             detail = connection.ssh_error()
-            connection.close()
             if detail:
-                return ConnectError(f"error during connect: ssh: {detail}")
-        if isinstance(error, ssl.SSLCertVerificationError):
-            return ConnectError("error during connect: tls: failed to verify "
-                                f"the certificate of {self.host}: "
-                                f"{error.verify_message}")
-        if isinstance(error, ssl.SSLError):
-            reason = error.reason or str(error)
-            if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE",
-                          "UNEXPECTED_EOF_WHILE_READING"):
-                return ConnectError(
-                    f"error during connect: {self.host} answered in plain "
-                    "HTTP, not TLS: drop --tls/--tlsverify or check the port")
+                return ConnectError(f"error during connect: {self.host}: "
+                                    f"{detail}")
+        dropped = isinstance(error, (ConnectionError, ssl.SSLEOFError))
+        if sent and dropped and self.tls is None and \
+                self.host.startswith("tcp://"):
             return ConnectError(
-                f"error during connect: tls: {self.host}: {reason}")
+                f"error during connect: {self.host} closed the connection "
+                "without answering: does it expect TLS (--tlsverify)?")
+        if isinstance(error, ssl.SSLError) or (
+                sent and dropped and self.tls is not None):
+            return self._tls_error(error, sent)
         if isinstance(error, PermissionError):
             return ConnectError(
                 "permission denied while trying to connect to the Docker "
                 f"daemon socket at {self.host}: {_reason(error)}")
-        if isinstance(error, socket.gaierror):
+        if isinstance(error, (socket.gaierror, ValueError)):
+            # ValueError: a name the resolver cannot even encode.
             return ConnectError(f"error during connect: {self.host}: "
                                 f"{_reason(error)}")
         if isinstance(error, socket.timeout):
             return ConnectError(f"error during connect: {self.host}: "
                                 "timed out")
         return ConnectError(_connect_message(self.host))
+
+    def _tls_error(self, error, sent):
+        """Explain a TLS failure, or a TLS connection the engine dropped.
+
+        ``sent``: the handshake was over; the request was on its way.
+        """
+        reason = getattr(error, "reason", None) or ""
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return ConnectError(
+                "error during connect: tls: failed to verify the "
+                f"certificate of {self.host}: {_verify_reason(error)}")
+        dropped = isinstance(error, (ConnectionError, ssl.SSLEOFError))
+        if reason in _CLIENT_CERT_ALERTS or (sent and dropped):
+            # The engine checks client certificates (dockerd --tlsverify):
+            # it sends an alert, or just hangs up, once it has seen ours.
+            why = reason or "connection closed"
+            return ConnectError(
+                f"error during connect: tls: {self.host} refused the "
+                f"connection ({why}): it wants a client certificate it "
+                "trusts: check --tlscert and --tlskey (or cert.pem and "
+                "key.pem in DOCKER_CERT_PATH)")
+        if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE",
+                      "UNEXPECTED_EOF_WHILE_READING"):
+            return ConnectError(
+                f"error during connect: {self.host} answered in plain "
+                "HTTP, not TLS: drop --tls/--tlsverify or check the port")
+        return ConnectError(
+            f"error during connect: tls: {self.host}: {reason or error}")
 
     def _url(self, path, params=None, versioned=True):
         """Return the request target for an API path and query values."""
@@ -953,15 +1093,12 @@ class Client:
                 response = connection.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError,
                     ConnectionResetError) as error:
-                self.close()
                 if reused and attempt == 1 and not chunked:
+                    self.close()
                     continue
-                if self.tls is None and self.host.startswith("tcp://"):
-                    raise ConnectError(
-                        f"error during connect: {self.host} closed the "
-                        "connection without answering: does it expect TLS "
-                        "(--tlsverify)?") from None
-                raise self._connect_error(error) from None
+                failure = self._connect_error(error, connection, sent=True)
+                self.close()
+                raise failure from None
             except http.client.BadStatusLine as error:
                 self.close()
                 raise ConnectError(
@@ -969,8 +1106,9 @@ class Client:
                     "HTTP: does it expect TLS (--tlsverify)?"
                 ) from error
             except OSError as error:
+                failure = self._connect_error(error, connection, sent=True)
                 self.close()
-                raise self._connect_error(error) from None
+                raise failure from None
             self._response = response
             return response
         raise AssertionError("unreachable")
@@ -1831,32 +1969,74 @@ def json_messages(response):
     decoder = json.JSONDecoder()
     text_decoder = codecs.getincrementaldecoder("utf-8")("replace")
     buffer = ""
+    closer = None  # what could end the unfinished value at buffer[0]
     while True:
         chunk = _read_chunk(response)
-        buffer += text_decoder.decode(chunk, final=not chunk)
-        position = 0
-        while True:
-            while position < len(buffer) and buffer[position] in " \t\r\n":
-                position += 1
-            if position == len(buffer):
-                break
-            try:
-                value, position = decoder.raw_decode(buffer, position)
-            except json.JSONDecodeError as error:
-                if not _cut_short(error, buffer):
-                    raise StreamError("malformed JSON in the engine's "
-                                      f"answer: {error.msg}") from None
-                if not chunk:
-                    raise StreamError("the engine's answer ended in the "
-                                      "middle of a message") from None
-                break
-            yield value
-        buffer = buffer[position:]
-        if len(buffer) > MAX_JSON_MESSAGE:
-            raise StreamError("malformed JSON in the engine's answer: a "
-                              f"message longer than {len(buffer)} bytes")
+        text = text_decoder.decode(chunk, final=not chunk)
+        buffer += text
+        if chunk and closer and closer not in text:
+            # The value cannot have ended: no need to scan it all again,
+            # which would cost time quadratic in its length.
+            _check_message_size(buffer)
+            continue
+        end = yield from _decode_values(decoder, buffer, final=not chunk)
+        buffer = buffer[end:]
+        closer = _CLOSERS.get(buffer[:1])
+        _check_message_size(buffer)
         if not chunk:
             return
+
+
+# What may still follow a number that ends where the buffer ends.
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
+# What ends a JSON value that starts with each character.
+_CLOSERS = {"{": "}", "[": "]", '"': '"'}
+
+
+def _decode_values(decoder, buffer, final):
+    """Yield the complete JSON values at the start of ``buffer``.
+
+    Returns:
+        Where the undecoded rest of ``buffer`` starts.
+
+    Raises:
+        StreamError: malformed JSON, or (when ``final``) a value cut short.
+    """
+    position = 0
+    while True:
+        while position < len(buffer) and buffer[position] in " \t\r\n":
+            position += 1
+        if position == len(buffer):
+            return position
+        try:
+            value, end = decoder.raw_decode(buffer, position)
+        except json.JSONDecodeError as error:
+            if not _cut_short(error, buffer):
+                raise StreamError("malformed JSON in the engine's answer: "
+                                  f"{error.msg}") from None
+            if final:
+                raise StreamError("the engine's answer ended in the middle "
+                                  "of a message") from None
+            return position
+        except (ValueError, RecursionError) as error:
+            # Digits beyond Python's limit, or nesting beyond its stack.
+            kind = ("nested too deeply" if isinstance(error, RecursionError)
+                    else "a number too long")
+            raise StreamError("malformed JSON in the engine's answer: "
+                              f"{kind}") from None
+        if not final and isinstance(value, (int, float)) and not \
+                isinstance(value, bool) and _NUMBER_TAIL.fullmatch(
+                    buffer, end):
+            return position  # more of this number may follow: 1 then 2e3
+        yield value
+        position = end
+
+
+def _check_message_size(buffer):
+    """Refuse to hold an unfinished message beyond MAX_JSON_MESSAGE."""
+    if len(buffer) > MAX_JSON_MESSAGE:
+        raise StreamError("malformed JSON in the engine's answer: a "
+                          f"message longer than {MAX_JSON_MESSAGE} bytes")
 
 
 def _read_chunk(response):
@@ -1882,9 +2062,12 @@ def _cut_short(error, buffer):
     rest = buffer[error.pos:].rstrip()
     if error.msg.startswith("Invalid \\uXXXX escape"):
         return len(rest) < 6  # the escape's hex digits are still coming
-    return (not rest or any(word.startswith(rest)
-                            for word in ("true", "false", "null"))
+    return (not rest or any(word.startswith(rest) for word in _LITERALS)
             or re.fullmatch(r"-?[0-9.eE+-]*", rest) is not None)
+
+
+# The words Python's JSON decoder reads, any of which a read may cut.
+_LITERALS = ("true", "false", "null", "NaN", "Infinity", "-Infinity")
 
 
 # =========================================================================
@@ -3365,13 +3548,16 @@ class ProgressRenderer:
         """
         if not isinstance(message, dict):
             return
-        error = message.get("errorDetail") or {}
-        if message.get("error") or error.get("message"):
-            raise StreamError(str(error.get("message") or message["error"]))
+        detail = message.get("errorDetail")
+        error = detail.get("message") if isinstance(detail, dict) else detail
+        error = error or message.get("error")
+        if error:
+            raise StreamError(error if isinstance(error, str)
+                              else json.dumps(error))
         if "aux" in message:
             self.aux.append(message["aux"])
             return
-        ident = message.get("id")
+        ident = _field(message, "id")
         diff = 0
         layer_line = "progressDetail" in message or message.get("progress")
         if ident and layer_line:
@@ -3402,27 +3588,27 @@ class ProgressRenderer:
             end = "\r"
         elif has_detail and bar:
             return ""
-        if message.get("id"):
-            prefix += "{}: ".format(message["id"])
-        if message.get("from"):
-            prefix += "(from {}) ".format(message["from"])
-        status = str(message.get("status", ""))
+        if _field(message, "id"):
+            prefix += "{}: ".format(_field(message, "id"))
+        if _field(message, "from"):
+            prefix += "(from {}) ".format(_field(message, "from"))
+        status = _field(message, "status")
         if has_detail and self.terminal:
             return f"{prefix}{status} {bar}{end}"
-        if message.get("progress"):
-            return "{}{} {}{}".format(prefix, status, message["progress"], end)
-        if message.get("stream"):
-            return prefix + str(message["stream"]) + end
+        if _field(message, "progress"):
+            progress = _field(message, "progress")
+            return f"{prefix}{status} {progress}{end}"
+        if _field(message, "stream"):
+            return prefix + _field(message, "stream") + end
         return f"{prefix}{status}{end}\n"
 
     def _bar(self, detail):
         """Return docker's progress text: bar, counts and time left."""
-        try:
-            current = int(detail.get("current") or 0)
-            total = int(detail.get("total") or 0)
-            start = int(detail.get("start") or 0)
-        except (TypeError, ValueError, AttributeError):
+        if not isinstance(detail, dict):
             return ""
+        current = _progress_number(detail, "current")
+        total = _progress_number(detail, "total")
+        start = _progress_number(detail, "start")
         if current <= 0 and total <= 0:
             return ""
         if total <= 0:
@@ -3435,11 +3621,36 @@ class ProgressRenderer:
         if current > total:
             numbers = f"{human_size(current):>8}"
         left = ""
-        if start > 0 and percent < 50 and self._width() > 50:
+        if start > 0 and 0 < current and percent < 50 and self._width() > 50:
             elapsed = max(0.0, time.time() - start)
             remaining = int(elapsed / current * (total - current))
             left = " " + go_duration(remaining)
         return bar + numbers + left
+
+
+def _field(message, name):
+    """Return a message field as text, ``""`` when absent or null.
+
+    The engine sends strings; anything else is shown, never trusted.
+    """
+    value = message.get(name)
+    if value is None or value == "":
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _progress_number(detail, name):
+    """Return a progressDetail count as an int, 0 unless a sane number.
+
+    Counts are Go int64s; anything else (text, nan, 10**400) is ignored
+    rather than allowed to break the arithmetic of the bar.
+    """
+    value = detail.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    if value != value or abs(value) >= 1 << 63:
+        return 0
+    return int(value)
 
 
 def go_duration(seconds):
@@ -4098,6 +4309,10 @@ class ConfigFile:
         except ValueError as error:
             config._mark_broken(f"{config.path} is not valid: {error}")
             return config
+        except RecursionError:
+            config._mark_broken(f"{config.path} is not valid: nested too "
+                                "deeply")
+            return config
         config.data = data
         return config
 
@@ -4118,7 +4333,7 @@ class ConfigFile:
             auths = json.loads(text)
             if not isinstance(auths, dict):
                 raise ValueError("not a JSON object")
-        except ValueError:
+        except (ValueError, RecursionError):
             # The oldest form: "auth = <base64>" and "email = <address>".
             fields = dict(line.split("=", 1) for line in text.splitlines()
                           if "=" in line)
@@ -4327,16 +4542,32 @@ class ConfigFile:
         _sync_folder(folder)
 
 
+# The JSON types docker's own config struct gives each key; anything else
+# makes docker refuse the file, and so do we.
+_CONFIG_OBJECTS = ("auths", "credHelpers", "HttpHeaders")
+_CONFIG_STRINGS = ("credsStore", "detachKeys", "psFormat", "imagesFormat")
+_AUTH_STRINGS = ("auth", "username", "password", "identitytoken",
+                 "registrytoken", "email", "serveraddress")
+
+
 def _check_config(data):
-    """Raise ValueError for sections of the wrong JSON type."""
-    for section in ("auths", "credHelpers", "HttpHeaders"):
-        if section in data and not isinstance(data[section], dict):
-            raise ValueError(f"{section!r} must be an object")
-    for entry in (data.get("auths") or {}).values():
-        if not isinstance(entry, dict):
-            raise ValueError("every entry of 'auths' must be an object")
-    if "credsStore" in data and not isinstance(data["credsStore"], str):
-        raise ValueError("'credsStore' must be a string")
+    """Raise ValueError for keys whose JSON type docker would refuse."""
+    def check(value, kind, where):
+        if value is not None and not isinstance(value, kind):
+            name = "an object" if kind is dict else "a string"
+            raise ValueError(f"{where} must be {name}")
+
+    for section in _CONFIG_OBJECTS:
+        check(data.get(section), dict, repr(section))
+    for section in _CONFIG_STRINGS:
+        check(data.get(section), str, repr(section))
+    for section in ("credHelpers", "HttpHeaders"):
+        for key, value in (data.get(section) or {}).items():
+            check(value, str, f"{section}[{key!r}]")
+    for key, entry in (data.get("auths") or {}).items():
+        check(entry, dict, "every entry of 'auths'")
+        for field in _AUTH_STRINGS:
+            check((entry or {}).get(field), str, f"auths[{key!r}].{field}")
 
 
 def auth_from_entry(entry, key):

@@ -13,10 +13,13 @@ auth and config, fake-daemon faults, then commands against the engine.
 
 import base64
 import fcntl
+import http.client
 import http.server
 import io
 import json
 import os
+import pathlib
+import random
 import re
 import select
 import shlex
@@ -33,6 +36,7 @@ import tempfile
 import termios
 import threading
 import time
+import tracemalloc
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -215,6 +219,10 @@ def _http_status(url, timeout=2.0):
 class Engine:
     """A private dockerd in a temporary folder, driven by the docker CLI.
 
+    Args:
+        directory: an empty folder for everything the engine writes.
+        extra_args: more dockerd arguments (a TLS listener, say).
+
     Attributes:
         dir: the temporary folder holding everything the engine writes.
         socket: path of the API socket.
@@ -223,8 +231,10 @@ class Engine:
             its own DOCKER_CONFIG folder (config_dir).
     """
 
-    def __init__(self, directory):
+    def __init__(self, directory, extra_args=()):
         self.dir = directory
+        # More dockerd arguments: listeners, TLS files, download attempts.
+        self.extra_args = list(extra_args)
         self.socket = os.path.join(directory, "docker.sock")
         self.host = "unix://" + self.socket
         self.log = os.path.join(directory, "dockerd.log")
@@ -269,6 +279,7 @@ class Engine:
             "--iptables=false", "--ip6tables=false",
             "--bridge=none", "--storage-driver=vfs",
             "--config-file", daemon_json,
+            *self.extra_args,
         ], self.log)
         if not _wait_until(self.ping, self.process, ENGINE_START_TIMEOUT):
             if self.process.poll() is None:
@@ -2675,6 +2686,611 @@ class TestAttachedStreams:
 
 
 # =========================================================================
+# Hostile input: a seeded fuzzer for every parser
+# =========================================================================
+
+FUZZ_SEED = 20240917
+FUZZ_CASES = 100_000
+# A target that hangs fails the test, naming the input, long before CI
+# would give up on the whole run.
+FUZZ_WATCHDOG = 300
+
+# What parsers split on, quote or escape, and some they never expect.
+FUZZ_ALPHABET = ("-=:/@._ \t\"'#[]{}%?,+*!~\\0123456789abcdefxzAZ"
+                 "\x00\x7f\n\r\u00e9\u2028\U0001f600")
+
+FUZZ_FLAG_WORDS = [
+    "-a", "--all", "-aq", "-it", "-n", "5", "-n5", "-n=0x10", "--last=-1",
+    "--last", "0b101", "--name=web", "--name", "'web'", "\"x\"", "-e",
+    "A=1", "-eA=1", "--env=B=2", "-p8080:80", "-p", "--", "-", "--help",
+    "-h", "-help", "--sig-proxy=false", "--sig-proxy", "-sig-proxy", "-D",
+    "-H", "tcp://x:1", "--host=unix:///s", "-l", "debug",
+    "--log-level=warn", "--tls", "--tlsverify=0", "--tlscacert", "ca.pem",
+    "-d", "--daemon", "--bip", "10.0.0.1/24", "-b", "br0", "-G", "docker",
+    "--iptables=false", "-v", "run", "ps", "images", "=", "-=", "--=",
+    "-q=true", "-a=f", "-n=", "--all=maybe", "9" * 30,
+]
+
+FUZZ_HOSTS = [addr for addr, _, _ in VALID_HOSTS] + [
+    addr for addr, _ in BAD_HOSTS] + [
+    "ssh://me@host:22/run/docker.sock", "ssh://host:0", "ssh://:22",
+    "ssh://u:pw@host", "ssh://host?x=1", "tcp://[fe80::1%eth0]:2375",
+    "tcp://h:2375/a/b/", "unix:///a b", "fd://3", "npipe:////./pipe/x",
+]
+
+FUZZ_REFERENCES = [text for text, _ in VALID_REFERENCES] + [
+    text for text, _ in BAD_REFERENCES] + [
+    name for name, _ in SPLITS] + [
+    "localhost:5000/a/b:c@" + DIGEST, "[::1]:5000/x:y", "a" * 130,
+    "x/" * 40 + "y", "sha384:" + "a" * 96, "@", ":", "/", "a//b",
+]
+
+FUZZ_FILTERS = [
+    "name=web", "label=a=b", "dangling=true", "before=busybox:latest",
+    "reference=*/x:*", "status=exited", "=x", "x=", "=", "", " =a",
+    "LABEL=Com.Example", "id=" + HEX64,
+]
+
+FUZZ_CONFIGS = [json.dumps(data) for data in (
+    {},
+    {"auths": {"registry.example.com": {"auth": b64("alice:pw:x")}}},
+    {"auths": {HUB_KEY: {"auth": b64("u:p"), "email": "u@x"}},
+     "HttpHeaders": {"X-Meta": "1"}, "detachKeys": "ctrl-a,a"},
+    {"auths": {"localhost:5000": {"identitytoken": "tok"}},
+     "psFormat": "table {{.ID}}", "imagesFormat": "{{.Repository}}"},
+    {"auths": {"https://registry.example.com/v1/": {
+        "username": "bob", "password": "pw"}}},
+    {"credsStore": "pytest", "auths": {"a.example": {}}},
+    {"credHelpers": {"registry.example.com": "pytest"},
+     "auths": {"registry.example.com": {"auth": "!!!"}}},
+    {"auths": {"x.example": {"auth": b64("nocolon")}}},
+    {"auths": {"x.example": {"auth": b64("\xff\xfe:pw")}}},
+    {"auths": [], "HttpHeaders": "x"},
+    {"auths": {"y": {"auth": 7, "username": ["a"], "identitytoken": {}}}},
+)] + ["[" * 50 + "]" * 50, "null", "\"x\"", "1e999", "{\"a\":", "\ufeff{}"]
+
+# Answers a fake credential helper gives: (exit code, stdout).
+FUZZ_HELPER_ANSWERS = [
+    (0, '{"ServerURL": "x", "Username": "alice", "Secret": "pw"}'),
+    (0, '{"Username": "<token>", "Secret": "tok"}'),
+    (0, "{}"), (0, "[]"), (0, "null"), (0, "not json"), (0, "1"),
+    (0, '{"Username": ["a"], "Secret": {"b": 1}}'),
+    (1, "credentials not found in native keychain"), (1, ""),
+    (0, '{"registry.example.com": "alice", "b": 1}'),
+]
+
+FUZZ_MESSAGES = [
+    {"status": "Pulling from x", "id": "latest"},
+    {"status": "Pulling fs layer", "progressDetail": {}, "id": "0a1b2c"},
+    {"status": "Downloading", "progressDetail": {
+        "current": 512, "total": 2048, "start": 1700000000},
+     "progress": "[=====>   ]     512B/2.048kB", "id": "0a1b2c"},
+    {"status": "Extracting", "progressDetail": {"current": 4096},
+     "id": "0a1b2c"},
+    {"status": "Pull complete", "progressDetail": {}, "id": "0a1b2c"},
+    {"status": "Digest: " + DIGEST},
+    {"stream": "Step 1/2 : FROM busybox\n"},
+    {"aux": {"ID": DIGEST}},
+    {"status": "T\u00e9l\u00e9charg\u00e9 \u2713", "id": "\U0001f600"},
+    {"error": "boom", "errorDetail": {"message": "boom"}},
+    {"errorDetail": "text"}, {"id": ["a"], "progressDetail": {}},
+    {"progressDetail": {"current": 10 ** 400, "total": 1}, "id": "b"},
+    {"progressDetail": {"current": 1e308, "total": -1e308}, "id": "c"},
+    {"progressDetail": {"current": 5, "total": 10, "start": 10 ** 30},
+     "id": "d"},
+    {"progressDetail": [1], "progress": ["x"], "id": 7, "from": {}},
+    [], "text", 12, None, True, {"status": None, "stream": 0},
+]
+
+
+@pytest.fixture
+def memory_folder(tmp_path):
+    """A folder in memory (/dev/shm) when there is one, else tmp_path.
+
+    Fuzzing config.json writes and reads a file 100,000 times: on tmpfs
+    that takes seconds, on some disks minutes.
+    """
+    if not os.path.isdir("/dev/shm"):
+        yield tmp_path
+        return
+    folder = tempfile.mkdtemp(prefix="pydocker-fuzz-", dir="/dev/shm")
+    try:
+        yield pathlib.Path(folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# Values of every JSON type, for replacing the ones a parser expects.
+FUZZ_VALUES = [None, True, 0, -1, 7, 1e308, 10 ** 40, float("nan"), "",
+               "x", "\u00e9:\u2028", [], ["a", 1], {}, {"a": {"b": []}}]
+
+
+class FuzzHang(Exception):
+    """Raised by the watchdog when one input takes far too long."""
+
+
+class Fuzzer:
+    """A seeded generator of hostile inputs, mutated from a corpus.
+
+    Most inputs are corpus entries with a few mutations (cuts, noise,
+    repeats, corpus words inserted), some splice two entries, the rest
+    are random text.  The same seed gives the same inputs everywhere.
+    """
+
+    def __init__(self, seed, corpus, alphabet=FUZZ_ALPHABET):
+        self.random = random.Random(seed)
+        self.corpus = list(corpus)
+        self.alphabet = alphabet
+
+    def text(self):
+        """Return one generated text."""
+        pick = self.random.random()
+        if pick < 0.6:
+            return self.mutate(self.random.choice(self.corpus))
+        if pick < 0.8:
+            first = self.random.choice(self.corpus)
+            second = self.random.choice(self.corpus)
+            return (first[:self.random.randint(0, len(first))]
+                    + second[self.random.randint(0, len(second)):])
+        if pick < 0.9:
+            return self.random.choice(self.corpus)
+        return self.noise(40)
+
+    def data(self):
+        """Return generated bytes: UTF-8 text, sometimes with bad bytes."""
+        text = self.text()
+        if self.random.random() < 0.3:
+            text = self.retype(self.random.choice(self.corpus))
+        data = bytearray(text.encode("utf-8", "surrogatepass"))
+        if data and self.random.random() < 0.2:
+            for _ in range(self.random.randint(1, 3)):
+                data[self.random.randrange(len(data))] = \
+                    self.random.randrange(256)
+        return bytes(data)
+
+    def retype(self, text):
+        """Return JSON ``text`` with one value replaced by another type.
+
+        Parsers trust the shapes they expect: a string where an object
+        goes, a list where a string goes, a huge number, null.
+        """
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return text
+        holder, key = None, None
+        node = data
+        while isinstance(node, (dict, list)) and node and (
+                holder is None or self.random.random() < 0.7):
+            keys = list(node.keys()) if isinstance(node, dict) \
+                else list(range(len(node)))
+            holder, key = node, self.random.choice(keys)
+            node = node[key]
+        if holder is None:
+            return text
+        holder[key] = self.random.choice(FUZZ_VALUES)
+        return json.dumps(data)
+
+    def noise(self, limit):
+        """Return up to ``limit`` random characters of the alphabet."""
+        return "".join(self.random.choice(self.alphabet)
+                       for _ in range(self.random.randint(0, limit)))
+
+    def mutate(self, text):
+        """Return ``text`` after one to four random edits."""
+        for _ in range(self.random.randint(1, 4)):
+            start = self.random.randint(0, len(text))
+            end = self.random.randint(start, min(len(text), start + 8))
+            edit = self.random.randrange(6)
+            if edit == 0:
+                middle = ""
+            elif edit == 5:
+                # Nesting deeper than Python's recursion limit, now and
+                # then; else a little.
+                depth = self.random.choice((2, 3, 50, 1500))
+                opener = self.random.choice("[{")
+                closer = "]" if opener == "[" else "}"
+                middle = opener * depth + text[start:end] + closer * depth
+            elif edit == 1:
+                middle = self.noise(4)
+            elif edit == 2:
+                middle = text[start:end] * self.random.randint(2, 40)
+            elif edit == 3:
+                middle = self.random.choice(self.corpus) + text[start:end]
+            else:
+                middle = text[start:end].swapcase()
+            text = text[:start] + middle + text[end:]
+        return text
+
+
+def fuzz(generate, target, cases=FUZZ_CASES):
+    """Run ``target`` on ``cases`` generated inputs.
+
+    Only the module's own errors (DockerError and its kinds) may come
+    out; anything else, or an input that hangs, fails the test with the
+    input that caused it.
+    """
+    def hang(signum, frame):
+        raise FuzzHang()
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(FUZZ_WATCHDOG)
+    try:
+        for number in range(cases):
+            value = generate()
+            try:
+                target(value)
+            except pydocker.DockerError:
+                pass
+            except FuzzHang:
+                pytest.fail(f"case {number} hangs: {value!r:.300}")
+            except Exception as error:  # noqa: BLE001 - reported
+                pytest.fail(f"case {number}: {value!r:.300} raised "
+                            f"{type(error).__name__}: {error}")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class FakeStreamResponse:
+    """An HTTP response stand-in that hands out bytes in given chunks."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+
+    def read1(self, size):
+        if not self.chunks:
+            return b""
+        chunk = self.chunks.pop(0)
+        if len(chunk) > size:
+            self.chunks.insert(0, chunk[size:])
+        return chunk[:size]
+
+
+def random_chunks(rng, data):
+    """Cut ``data`` at random places, some pieces a single byte."""
+    chunks, position = [], 0
+    while position < len(data):
+        size = rng.choice((1, 2, 3, rng.randint(1, 64), len(data)))
+        chunks.append(data[position:position + size])
+        position += size
+    return chunks
+
+
+def decode_stream(chunks):
+    """Return the values json_messages yields and its error, if any."""
+    values = []
+    try:
+        for value in pydocker.json_messages(FakeStreamResponse(chunks)):
+            values.append(value)
+    except pydocker.StreamError as error:
+        return values, str(error)
+    return values, None
+
+
+class TestFuzz:
+    """Every parser, fed generated hostile input: only DockerErrors."""
+
+    def test_flag_parser(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_FLAG_WORDS)
+        # Values pile up from case to case (list flags append): harmless,
+        # and building the sets once keeps the run short.
+        flag_sets = [command_flags()[0], command_flags(False)[0],
+                     pydocker.global_flags(daemon=True)]
+
+        def target(words):
+            flag_set = fuzzer.random.choice(flag_sets)
+            flag_set.parse(words)
+            assert all(isinstance(arg, str) for arg in flag_set.args)
+
+        fuzz(lambda: [fuzzer.text() for _ in
+                      range(fuzzer.random.randint(0, 5))], target)
+
+    def test_parse_host(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_HOSTS)
+
+        def target(text):
+            host = pydocker.parse_host(text, fuzzer.random.random() < 0.3)
+            assert "//" not in pydocker.base_path(host)
+            connection = pydocker.open_connection(host)
+            if isinstance(connection, pydocker.SSHConnection):
+                command = connection.ssh_command()
+                assert command[command.index("--") + 1] != ""
+            pydocker.Client(host)
+
+        fuzz(fuzzer.text, target)
+
+    def test_references(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_REFERENCES)
+
+        def target(text):
+            repository, tag = pydocker.split_repository_tag(text)
+            assert text.startswith(repository)
+            assert not tag or text[len(repository) + 1:] == tag
+            pydocker.registry_key(text)
+            reference = pydocker.parse_reference(text)
+            # What we print parses back to the same reference.  (The
+            # familiar form need not: docker.io/a.b/c shows as a.b/c.)
+            assert pydocker.parse_reference(str(reference)) == reference
+            reference.familiar()
+            pydocker.registry_key(reference)
+
+        fuzz(fuzzer.text, target)
+
+    def test_filters(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_FILTERS)
+
+        def target(values):
+            filters = pydocker.parse_filters(values)
+            encoded = pydocker.encode_filters(filters)
+            assert json.loads(encoded or "{}") == filters
+
+        fuzz(lambda: [fuzzer.text() for _ in
+                      range(fuzzer.random.randint(0, 4))], target)
+
+    def test_config_files(self, memory_folder, monkeypatch):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_CONFIGS)
+        answers = random.Random(FUZZ_SEED)
+        monkeypatch.setattr(pydocker.CredentialHelper, "_run",
+                            lambda helper, action, data: answers.choice(
+                                FUZZ_HELPER_ANSWERS))
+        monkeypatch.setenv("HOME", str(memory_folder))
+        folder = memory_folder / "cfg"
+        folder.mkdir()
+        config_path = folder / "config.json"
+        legacy_path = memory_folder / ".dockercfg"
+        asked = ["docker.io", "registry.example.com", "localhost:5000",
+                 "https://registry.example.com/v1/", "", "a.example", "y"]
+
+        def target(data):
+            legacy = fuzzer.random.random() < 0.1
+            if legacy and config_path.exists():
+                config_path.unlink()
+            descriptor = os.open(legacy_path if legacy else config_path,
+                                 os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.write(descriptor, data)
+            os.close(descriptor)
+            config = pydocker.ConfigFile.load(str(folder))
+            assert config.broken == (config.warning is not None) or legacy
+            keys = list((config.data.get("auths") or {}).keys())
+            for key in keys[:3] + [fuzzer.random.choice(asked)]:
+                auth = config.resolve_auth(key)
+                json.loads(base64.urlsafe_b64decode(
+                    pydocker.encode_auth(auth)))
+            config.http_headers()
+            config.detach_keys()
+            if legacy:
+                legacy_path.unlink()
+
+        fuzz(fuzzer.data, target)
+
+    def test_json_message_streams(self):
+        rng = random.Random(FUZZ_SEED)
+        corpus = [json.dumps(message) for message in FUZZ_MESSAGES]
+        fuzzer = Fuzzer(FUZZ_SEED, corpus)
+        separators = ["", "\n", "\r\n", " ", "\t\n "]
+
+        def generate():
+            messages = [rng.choice(FUZZ_MESSAGES)
+                        for _ in range(rng.randint(0, 6))]
+            text = "".join(json.dumps(message) + rng.choice(separators)
+                           for message in messages)
+            mutated = rng.random() < 0.5
+            if mutated:
+                text = fuzzer.mutate(text)
+            elif rng.random() < 0.3:
+                text = "\n".join(fuzzer.retype(json.dumps(message))
+                                  for message in messages)
+            data = text.encode("utf-8", "surrogatepass")
+            return data, random_chunks(rng, data), mutated
+
+        def target(case):
+            data, chunks, mutated = case
+            values, error = decode_stream(chunks)
+            # However the stream is cut, the same values and error come.
+            assert (values, error) == decode_stream([data])
+            if not mutated:
+                assert error is None
+            renderer = pydocker.ProgressRenderer(
+                io.BytesIO(), terminal=rng.random() < 0.5,
+                width=rng.choice((None, 40, 80, 200)))
+            for value in values:
+                renderer.show(value)
+
+        fuzz(generate, target)
+
+
+# Each kind of crash the fuzzer found, now one table row that stays fixed.
+HOSTILE_HOSTS = [
+    ("ssh://example.com:99999", "invalid ssh address: "
+     "ssh://example.com:99999: Port out of range 0-65535"),
+    ("ssh://example.com:0", "invalid ssh address: ssh://example.com:0"),
+    ("ssh://me:secret@example.com", "a password in the address is not "
+     "supported"),
+    ("ssh://example.com?x=1", "a query or fragment is not supported"),
+    ("ssh://exa mple.com", "invalid ssh address"),
+    ("tcp://exa\x00mple:2375", "invalid bind address format"),
+    ("tcp://example.com\u2028:2375", "invalid bind address format"),
+    ("tcp://example.com:2375/a b", "unexpected characters in the path"),
+    ("tcp://example.com:2375/a?b", "unexpected characters in the path"),
+]
+
+HOSTILE_HOST_IDS = [
+    "ssh-port-too-big", "ssh-port-zero", "ssh-password", "ssh-query",
+    "ssh-blank-in-host", "tcp-nul-in-host", "tcp-line-separator",
+    "path-with-blank", "path-with-query",
+]
+
+# (chunks as read, values decoded, error or None)
+HOSTILE_STREAMS = [
+    ([b"1", b"2 "], [12], None),
+    ([b"8e", b"4\n"], [80000.0], None),
+    ([b"-", b"7", b""], [-7], None),
+    ([b'{"a": Infin', b"ity}"], [{"a": float("inf")}], None),
+    ([b"[" * 5000 + b"]" * 5000], [], "nested too deeply"),
+    ([b"1" * 5000 + b"\n"], [], "a number too long"),
+    ([b'{"a": 1}', b' {"b": tru', b"e}", b"]"],
+     [{"a": 1}, {"b": True}], "malformed JSON"),
+]
+
+HOSTILE_STREAM_IDS = [
+    "number-split", "exponent-split", "sign-split", "literal-split",
+    "nested-too-deep", "number-too-long", "values-then-garbage",
+]
+
+# (message, terminal, output or None, error or None)
+HOSTILE_MESSAGES = [
+    ({"id": ["a"], "status": "Waiting"}, False, b'["a"]: Waiting\n', None),
+    ({"id": 7, "status": {"s": 1}}, False, b'7: {"s": 1}\n', None),
+    ({"errorDetail": "text only"}, False, None, "text only"),
+    ({"error": {"code": 1}}, False, None, '{"code": 1}'),
+    ({"id": "b", "status": "Downloading", "progressDetail": {
+        "current": 10 ** 400, "total": 1}}, False, b"", None),
+    ({"id": "c", "status": "Downloading", "progressDetail": {
+        "current": 0, "total": 10, "start": 1}}, True, None, None),
+    ({"id": "d", "status": "Downloading", "progressDetail": {
+        "current": float("nan"), "total": float("inf")}}, True, None,
+     None),
+    ({"id": "e", "status": "Extracting", "progressDetail": "half"}, True,
+     None, None),
+]
+
+HOSTILE_MESSAGE_IDS = [
+    "list-id", "number-id-object-status", "error-detail-text",
+    "error-object", "huge-count", "zero-count-with-start", "nan-and-inf",
+    "detail-not-object",
+]
+
+# config.json text -> the reason in the warning
+HOSTILE_CONFIGS = [
+    ("[" * 5000, "nested too deeply"),
+    ("1" * 5000, "digits"),
+    ('{"credHelpers": {"x.example": 5}}',
+     "credHelpers['x.example'] must be a string"),
+    ('{"HttpHeaders": {"X-A": {"b": 1}}}',
+     "HttpHeaders['X-A'] must be a string"),
+    ('{"auths": {"x.example": {"auth": 5}}}',
+     "auths['x.example'].auth must be a string"),
+    ('{"auths": {"x.example": {"username": ["a"]}}}',
+     "auths['x.example'].username must be a string"),
+    ('{"detachKeys": 5}', "'detachKeys' must be a string"),
+    ('{"credsStore": {}}', "'credsStore' must be a string"),
+]
+
+HOSTILE_CONFIG_IDS = [
+    "nested-too-deep", "number-too-long", "helper-not-string",
+    "header-not-string", "auth-not-string", "username-not-string",
+    "detach-keys-not-string", "creds-store-not-string",
+]
+
+
+class TestHostileInput:
+    """The kinds of input that once crashed a parser, one row each."""
+
+    @pytest.mark.parametrize("addr, message", HOSTILE_HOSTS,
+                             ids=HOSTILE_HOST_IDS)
+    def test_parse_host_rejects(self, addr, message):
+        with pytest.raises(pydocker.ConfigError) as caught:
+            pydocker.parse_host(addr)
+        assert message in str(caught.value)
+
+    @pytest.mark.parametrize("addr, expected", [
+        ("tcp://example.com:2375//a//b/", "tcp://example.com:2375/a/b"),
+        ("tcp://example.com:2375///", "tcp://example.com:2375"),
+        ("ssh://me@[::1]:22/run/d.sock", "ssh://me@[::1]:22/run/d.sock"),
+    ], ids=["slash-runs", "only-slashes", "ssh-ipv6"])
+    def test_parse_host_normalises(self, addr, expected):
+        assert pydocker.parse_host(addr) == expected
+
+    def test_ssh_url_with_bad_port_fails_before_running_ssh(
+            self, run_process):
+        result = run_process("-H", "ssh://h:99999", "version")
+        assert result.returncode == 1
+        assert "invalid ssh address" in assert_one_clean_line(result.stderr)
+
+    @pytest.mark.parametrize("chunks, values, error", HOSTILE_STREAMS,
+                             ids=HOSTILE_STREAM_IDS)
+    def test_json_messages(self, chunks, values, error):
+        decoded, raised = decode_stream(chunks)
+        assert decoded == values
+        if error is None:
+            assert raised is None
+        else:
+            assert error in raised
+
+    def test_json_messages_memory_stays_bounded(self):
+        class Endless:
+            """A message that never ends: 64 MB of one string."""
+            sent = 0
+
+            def read1(self, size):
+                self.sent += size
+                if self.sent > 64 << 20:
+                    return b""
+                return (b'{"status": "' if self.sent == size
+                        else b"a" * size)
+
+        tracemalloc.start()
+        try:
+            with pytest.raises(pydocker.StreamError) as caught:
+                for _ in pydocker.json_messages(Endless()):
+                    pass
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert "longer than" in str(caught.value)
+        assert peak < 3 * pydocker.MAX_JSON_MESSAGE
+
+    @pytest.mark.parametrize("message, terminal, output, error",
+                             HOSTILE_MESSAGES, ids=HOSTILE_MESSAGE_IDS)
+    def test_progress_renderer(self, message, terminal, output, error):
+        out = io.BytesIO()
+        renderer = pydocker.ProgressRenderer(out, terminal, width=200)
+        if error is not None:
+            with pytest.raises(pydocker.StreamError) as caught:
+                renderer.show(message)
+            assert str(caught.value) == error
+            return
+        renderer.show(message)
+        if output is not None:
+            assert out.getvalue() == output
+        else:
+            assert message["status"].encode() in out.getvalue()
+
+    @pytest.mark.parametrize("text, reason", HOSTILE_CONFIGS,
+                             ids=HOSTILE_CONFIG_IDS)
+    def test_config_refused_with_reason(self, tmp_path, home, text,
+                                        reason):
+        write_config(tmp_path / "cfg", text)
+        config = load_config(tmp_path / "cfg")
+        assert config.broken
+        assert reason in config.warning
+        assert config.resolve_auth("x.example") == {}
+        with pytest.raises(pydocker.ConfigError):
+            config.store_auth("x.example", "u", "p")
+
+    def test_legacy_dockercfg_nested_too_deeply_is_ignored(self, tmp_path,
+                                                           home):
+        (home / ".dockercfg").write_text("[" * 5000)
+        config = load_config(tmp_path / "cfg")
+        assert config.resolve_auth(HUB_KEY) == {}
+        assert "is not valid" in config.warning
+
+    @pytest.mark.parametrize("text", [
+        "9223372036854775808", "-9223372036854775809", "0x8000000000000000",
+        "9" * 5000,
+    ], ids=["int64-max-plus-1", "int64-min-minus-1", "hex-too-big",
+            "too-many-digits"])
+    def test_int_flag_out_of_int64_range(self, text):
+        flags, values = command_flags()
+        with pytest.raises(pydocker.FlagError) as caught:
+            flags.parse(["-n", text])
+        assert str(caught.value).startswith(
+            'invalid argument "' + text[:20])
+        assert values["last"].value == -1
+
+
+# =========================================================================
 # Fixtures: a fake engine that replays scripted bytes
 # =========================================================================
 
@@ -3687,6 +4303,22 @@ class TestFakeDaemonConnections:
         line = assert_one_clean_line(result.stderr)
         assert "TLS" in line and "expect" in line
         assert fake_tls_daemon.host in line
+
+    def test_tls_engine_hanging_up_after_handshake_names_client_cert(
+            self, fake_tls_daemon, run_process):
+        # What a TLS engine that checks client certificates may do
+        # instead of sending an alert.
+        fake_tls_daemon.on("HEAD", "/_ping", CLOSE)
+        result = run_process("--tls", "-H", fake_tls_daemon.host, "version")
+        assert result.returncode == 1
+        line = assert_one_clean_line("".join(
+            line for line in result.stderr.splitlines(True)
+            if not line.startswith("WARNING:")))
+        assert line == (
+            f"error during connect: tls: {fake_tls_daemon.host} refused the "
+            "connection (connection closed): it wants a client certificate "
+            "it trusts: check --tlscert and --tlskey (or cert.pem and "
+            "key.pem in DOCKER_CERT_PATH)")
 
     def test_tls_against_tls_engine_works(self, fake_tls_daemon,
                                           run_process):
@@ -6728,3 +7360,752 @@ class TestTerminalSessions:
         assert terminal.wait() == 4
         self.assert_sane(terminal)
         terminal.finish()
+
+
+# =========================================================================
+# A second engine that speaks only TLS and checks client certificates
+# =========================================================================
+
+def _openssl(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True,
+                   timeout=SUBPROCESS_TIMEOUT)
+
+
+def _make_ca(folder, name):
+    """Make a throwaway CA in folder; return (ca.pem, ca-key.pem)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cert, key = str(folder / "ca.pem"), str(folder / "ca-key.pem")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", cert, "-days", "1", "-subj", f"/CN={name}",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign")
+    return cert, key
+
+
+def _sign(folder, stem, subject, extensions, ca):
+    """Make a key and a certificate signed by ca; return their paths."""
+    cert = str(folder / f"{stem}.pem")
+    key = str(folder / f"{stem.replace('cert', 'key')}.pem")
+    request, extfile = str(folder / f"{stem}.csr"), str(folder / f"{stem}.ext")
+    with open(extfile, "w", encoding="ascii") as handle:
+        handle.write("\n".join(extensions) + "\n")
+    _openssl("req", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+             "-out", request, "-subj", f"/CN={subject}")
+    _openssl("x509", "-req", "-in", request, "-CA", ca[0], "-CAkey", ca[1],
+             "-CAcreateserial", "-days", "1", "-out", cert,
+             "-extfile", extfile)
+    return cert, key
+
+
+class TLSEngine:
+    """A private dockerd with ``--tlsverify`` on a loopback TCP port.
+
+    Its certificate names ``localhost`` only, so ``tcp://127.0.0.1:PORT``
+    is a server name that does not match.
+
+    Attributes:
+        engine: the Engine (its unix socket serves the fixtures' docker
+            CLI; pydocker is tested over TCP).
+        host: ``tcp://localhost:PORT``; ``ip_host`` the same by address.
+        certs: a DOCKER_CERT_PATH folder: ca.pem, cert.pem, key.pem.
+        ca, cert, key: the files in it.
+        other_ca: a CA that signed nothing the engine uses.
+    """
+
+    def __init__(self, folder):
+        ca = _make_ca(folder / "ca", "pytest-ca")
+        server = _sign(folder / "ca", "server-cert", "localhost", [
+            "subjectAltName=DNS:localhost",
+            "extendedKeyUsage=serverAuth"], ca)
+        self.certs = folder / "client"
+        self.certs.mkdir()
+        self.cert, self.key = _sign(self.certs, "cert", "pytest-client",
+                                    ["extendedKeyUsage=clientAuth"], ca)
+        self.ca = str(self.certs / "ca.pem")
+        shutil.copy(ca[0], self.ca)
+        for leftover in self.certs.glob("cert.*"):
+            if leftover.suffix != ".pem":
+                leftover.unlink()
+        self.other_ca = _make_ca(folder / "other", "pytest-other-ca")[0]
+        port = _free_port()
+        self.host = f"tcp://localhost:{port}"
+        self.ip_host = f"tcp://127.0.0.1:{port}"
+        self.engine = Engine(
+            tempfile.mkdtemp(prefix="pydocker-tls-engine-"),
+            ["--host", f"tcp://127.0.0.1:{port}", "--tlsverify",
+             "--tlscacert", ca[0], "--tlscert", server[0],
+             "--tlskey", server[1]])
+
+    def flags(self, host=None, ca=None, client_cert=True):
+        """Return global flags aiming pydocker at this engine."""
+        flags = ["--tlsverify", "--tlscacert", ca or self.ca,
+                 "-H", host or self.host]
+        if client_cert:
+            flags += ["--tlscert", self.cert, "--tlskey", self.key]
+        return flags
+
+
+@pytest.fixture(scope="session")
+def tls_engine(tmp_path_factory):
+    """Yield a started TLSEngine; stop and remove it afterwards."""
+    service = TLSEngine(tmp_path_factory.mktemp("tls-engine"))
+    try:
+        service.engine.start()
+        yield service
+    finally:
+        service.engine.stop()
+
+
+def tls_env(engine, config_dir, **extra):
+    """Return an environment with no DOCKER_HOST: flags choose the host."""
+    env = pydocker_env(engine, config_dir)
+    env.pop("DOCKER_HOST", None)
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+def files_holding(folder, data):
+    """Return the files below folder whose bytes contain data."""
+    found = []
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                if data in handle.read():
+                    found.append(path)
+    return found
+
+
+class TestTLSEngine:
+    """pydocker against a real dockerd run with ``--tlsverify``."""
+
+    def test_tlsverify_flags_run_version_pull_images(
+            self, tls_engine, config_dir, test_image):
+        env = tls_env(tls_engine.engine, config_dir)
+        flags = tls_engine.flags()
+        done = run_pydocker(env, *flags, "version")
+        assert done.returncode == 0, text(done.stderr)
+        server = tls_engine.engine.docker(
+            "version", "--format", "{{.Server.Version}}").stdout.decode()
+        assert f"  Version:          {server.strip()}\n" in text(done.stdout)
+
+        done = run_pydocker(env, *flags, "pull", test_image.name_plain)
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout).splitlines()[-1] == test_image.name_plain
+        assert image_exists(tls_engine.engine, test_image.name_plain)
+
+        done = run_pydocker(env, *flags, "images")
+        assert done.returncode == 0, text(done.stderr)
+        repository = test_image.name_plain.rsplit(":", 1)[0]
+        assert re.search(rf"^{re.escape(repository)}\s+{TEST_TAG}\s",
+                         text(done.stdout), re.M)
+
+    @pytest.mark.parametrize("verify", ["1", "0"], ids=["one", "zero"])
+    def test_environment_chooses_tls_and_files(self, tls_engine,
+                                               config_dir, verify):
+        # Any non-empty DOCKER_TLS_VERIFY turns verification on, as docker
+        # reads it.
+        env = tls_env(tls_engine.engine, config_dir,
+                      DOCKER_HOST=tls_engine.host, DOCKER_TLS_VERIFY=verify,
+                      DOCKER_CERT_PATH=tls_engine.certs)
+        for args in (["version"], ["images"]):
+            done = run_pydocker(env, *args)
+            assert done.returncode == 0, text(done.stderr)
+            assert done.stderr == b""
+        env["DOCKER_HOST"] = tls_engine.ip_host
+        done = run_pydocker(env, "version")
+        assert done.returncode == 1
+        assert "failed to verify" in text(done.stderr)
+
+    def test_tls_keys_are_never_copied(self, tls_engine, tmp_path,
+                                       config_dir):
+        env = tls_env(tls_engine.engine, config_dir,
+                      DOCKER_HOST=tls_engine.host, DOCKER_TLS_VERIFY="1",
+                      DOCKER_CERT_PATH=tls_engine.certs, HOME=tmp_path)
+        before = sorted(os.listdir(tls_engine.certs))
+        assert run_pydocker(env, "images").returncode == 0
+        assert run_pydocker(env, "logout", "x.example").returncode == 0
+        with open(tls_engine.key, "rb") as handle:
+            key = handle.read().strip()
+        assert files_holding(config_dir, key) == []
+        assert [path for path in files_holding(tmp_path, key)
+                if not path.startswith(str(tls_engine.certs))] == []
+        assert sorted(os.listdir(tls_engine.certs)) == before
+
+    @pytest.mark.parametrize("case, expected", [
+        ("wrong-ca", "failed to verify the certificate of {host}: "
+         "certificate signed by unknown authority"),
+        ("no-client-certificate", "tls: {host} refused the connection "
+         "(SSLV3_ALERT_BAD_CERTIFICATE): it wants a client certificate"),
+        ("name-not-in-certificate", "failed to verify the certificate of "
+         "{ip_host}: IP address mismatch, certificate is not valid for "
+         "'127.0.0.1'"),
+        ("plain-http", "{host} expects TLS: use --tlsverify (or --tls)"),
+    ], ids=["wrong-ca", "no-client-certificate", "name-not-in-certificate",
+            "plain-http"])
+    def test_refusal_is_one_clear_line(self, tls_engine, config_dir, case,
+                                       expected):
+        env = tls_env(tls_engine.engine, config_dir)
+        flags = {
+            "wrong-ca": tls_engine.flags(ca=tls_engine.other_ca),
+            "no-client-certificate": tls_engine.flags(client_cert=False),
+            "name-not-in-certificate": tls_engine.flags(
+                host=tls_engine.ip_host),
+            "plain-http": ["-H", tls_engine.host],
+        }[case]
+        done = run_pydocker(env, *flags, "version")
+        assert done.returncode == 1
+        assert done.stdout == b""
+        line = assert_one_clean_line(done.stderr)
+        assert expected.format(host=tls_engine.host,
+                               ip_host=tls_engine.ip_host) in line
+
+    def test_tls_without_verification_works_and_warns_once(
+            self, tls_engine, config_dir):
+        # The address is not in the certificate and the CA is not given:
+        # without verification neither matters.
+        env = tls_env(tls_engine.engine, config_dir)
+        done = run_pydocker(env, "--tls", "--tlscert", tls_engine.cert,
+                            "--tlskey", tls_engine.key, "-H",
+                            tls_engine.ip_host, "version")
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stderr) == ("WARNING: TLS is on without "
+                                     "verification: the engine's identity "
+                                     "is not checked\n")
+        assert "Server:" in text(done.stdout)
+
+
+# =========================================================================
+# ssh:// through the system ssh client to a private sshd
+# =========================================================================
+
+SSHD = "/usr/sbin/sshd"
+
+
+class SSHServer:
+    """A private sshd on two loopback ports, with throwaway keys.
+
+    Root may log in with the user key.  On ``port`` the remote shell
+    finds docker; on ``bare_port`` its PATH has no docker.  pydocker runs
+    plain ``ssh``, and ssh reads its settings from the account's home
+    (not $HOME), so a wrapper named ``ssh`` first on PATH adds ``-F``
+    with our known_hosts and key.
+
+    Attributes:
+        port, bare_port: where sshd listens on 127.0.0.1.
+        bin, bin_wrong_key: folders holding an ``ssh`` wrapper that
+            offers the authorized key, or one sshd does not know.
+    """
+
+    def __init__(self, folder):
+        self.dir = folder
+        self.port, self.bare_port = _free_port(), _free_port()
+        self.log = str(folder / "sshd.log")
+        self.process = None
+        for name in ("host_key", "user_key", "wrong_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
+                            "-C", "pytest", "-f", str(folder / name)],
+                           check=True, capture_output=True,
+                           timeout=SUBPROCESS_TIMEOUT)
+        shutil.copy(folder / "user_key.pub", folder / "authorized_keys")
+        host_key = (folder / "host_key.pub").read_text().strip()
+        (folder / "known_hosts").write_text("".join(
+            f"[127.0.0.1]:{port} {host_key}\n"
+            for port in (self.port, self.bare_port)))
+        self.bin = self._wrapper("bin", "user_key")
+        self.bin_wrong_key = self._wrapper("bin-wrong-key", "wrong_key")
+
+    def _wrapper(self, name, key):
+        """Write a client config and an ``ssh`` that uses it."""
+        config = self.dir / f"{name}.config"
+        config.write_text(
+            "Host *\n"
+            f"  IdentityFile {self.dir / key}\n"
+            "  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {self.dir / 'known_hosts'}\n"
+            "  GlobalKnownHostsFile /dev/null\n"
+            "  StrictHostKeyChecking yes\n"
+            "  BatchMode yes\n")
+        folder = self.dir / name
+        folder.mkdir()
+        wrapper = folder / "ssh"
+        wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F '
+                           f'{shlex.quote(str(config))} "$@"\n')
+        wrapper.chmod(0o755)
+        return str(folder)
+
+    def start(self):
+        """Write sshd_config, start sshd, wait until both ports answer."""
+        if not os.path.exists(SSHD) or shutil.which("ssh") is None:
+            pytest.fail(f"the ssh tests need {SSHD} (openssh-server) and "
+                        "ssh (openssh-client)", pytrace=False)
+        # sshd insists on its privilege separation folder.
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        config = self.dir / "sshd_config"
+        config.write_text(
+            f"ListenAddress 127.0.0.1:{self.port}\n"
+            f"ListenAddress 127.0.0.1:{self.bare_port}\n"
+            f"HostKey {self.dir / 'host_key'}\n"
+            f"PidFile {self.dir / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {self.dir / 'authorized_keys'}\n"
+            "PermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\n"
+            "KbdInteractiveAuthentication no\n"
+            "UsePAM no\n"
+            "StrictModes no\n"
+            f"Match LocalPort {self.bare_port}\n"
+            "    SetEnv PATH=/nonexistent\n")
+        self.process = _start_service([SSHD, "-D", "-e", "-f", str(config)],
+                                      self.log)
+
+        def listening():
+            text = _log_tail(self.log)
+            return all(f"port {port}." in text
+                       for port in (self.port, self.bare_port))
+
+        if not _wait_until(listening, self.process, REGISTRY_START_TIMEOUT):
+            pytest.fail(f"sshd did not start\n--- {self.log} ---\n"
+                        f"{_log_tail(self.log)}", pytrace=False)
+
+    def stop(self):
+        if self.process is not None:
+            _stop_process(self.process, 10)
+
+    def env(self, engine, config_dir, port=None, wrong_key=False):
+        """Return an environment aiming pydocker at engine through ssh."""
+        env = pydocker_env(engine, config_dir)
+        folder = self.bin_wrong_key if wrong_key else self.bin
+        env["PATH"] = folder + os.pathsep + env.get("PATH", "")
+        env["DOCKER_HOST"] = self.url(engine, port)
+        return env
+
+    def url(self, engine, port=None):
+        """Return ``ssh://root@127.0.0.1:PORT/path/of/engine.sock``."""
+        return f"ssh://root@127.0.0.1:{port or self.port}{engine.socket}"
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """Yield a started SSHServer; stop it afterwards."""
+    server = SSHServer(tmp_path_factory.mktemp("sshd"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def ssh_children():
+    """Return the PIDs of this process's children that run ssh."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _read_proc(entry, "stat").rsplit(b")", 1)[1].split()
+            name = _read_proc(entry, "comm").strip()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and name == b"ssh":
+            found.append(int(entry))
+    return found
+
+
+class TestSSH:
+    """ssh:// hosts: the system ssh runs ``docker system dial-stdio``."""
+
+    def test_version_pull_images_through_ssh(self, engine, sshd, config_dir,
+                                             test_image):
+        env = sshd.env(engine, config_dir)
+        done = run_pydocker(env, "version")
+        assert done.returncode == 0, text(done.stderr)
+        server = engine.docker("version", "--format",
+                               "{{.Server.Version}}").stdout.decode().strip()
+        assert f"  Version:          {server}\n" in text(done.stdout)
+
+        remove_image(engine, test_image.name_plain)
+        done = run_pydocker(env, "pull", test_image.name_plain)
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout).splitlines()[-1] == test_image.name_plain
+        assert image_exists(engine, test_image.name_plain)
+
+        done = run_pydocker(env, "images")
+        assert done.returncode == 0, text(done.stderr)
+        repository = test_image.name_plain.rsplit(":", 1)[0]
+        assert re.search(rf"^{re.escape(repository)}\s+{TEST_TAG}\s",
+                         text(done.stdout), re.M)
+        assert done.stderr == b""
+
+    def test_client_keeps_one_ssh_process_and_reaps_it(
+            self, engine, sshd, busybox_image, monkeypatch):
+        monkeypatch.setenv("PATH", sshd.bin + os.pathsep + os.environ["PATH"])
+        client = pydocker.Client(sshd.url(engine))
+        try:
+            assert client.version()["ApiVersion"]
+            process = client._connection.process
+            assert client.images()
+            assert client.inspect_image(busybox_image)["Id"]
+            assert client._connection.process is process
+            assert ssh_children() == [process.pid]
+        finally:
+            client.close()
+        assert process.returncode is not None
+        assert ssh_children() == []
+        assert not os.path.exists(f"/proc/{process.pid}")
+
+    @pytest.mark.parametrize("case, expected", [
+        ("nothing-listening", "ssh: connect to host 127.0.0.1 port {port}: "
+         "Connection refused"),
+        ("key-rejected", "ssh: root@127.0.0.1: Permission denied "
+         "(publickey)"),
+        ("no-docker-on-host", "docker is not installed on the remote host, "
+         "or not on its PATH: bash: "),
+    ], ids=["nothing-listening", "key-rejected", "no-docker-on-host"])
+    def test_failure_is_one_clear_line(self, engine, sshd, config_dir, case,
+                                       expected):
+        port = {"nothing-listening": _free_port(),
+                "no-docker-on-host": sshd.bare_port}.get(case, sshd.port)
+        env = sshd.env(engine, config_dir, port,
+                       wrong_key=case == "key-rejected")
+        done = run_pydocker(env, "version")
+        assert done.returncode == 1
+        assert done.stdout == b""
+        line = assert_one_clean_line(done.stderr)
+        assert line.startswith(f"error during connect: {env['DOCKER_HOST']}"
+                               ": ")
+        assert expected.format(port=port) in line
+        assert ssh_children() == []
+
+
+# =========================================================================
+# Faults: engines and registries that die mid-pull, saves that fail
+# =========================================================================
+
+class _StallingHandler(http.server.BaseHTTPRequestHandler):
+    """Forward to the real registry; stall blob downloads halfway."""
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        self._forward()
+
+    def do_HEAD(self):  # noqa: N802 (http.server's naming)
+        self._forward()
+
+    def _forward(self):
+        proxy = self.server.proxy
+        upstream = http.client.HTTPConnection(proxy.upstream, timeout=30)
+        headers = {name: value for name, value in self.headers.items()
+                   if name.lower() not in ("host", "connection")}
+        upstream.request(self.command, self.path, headers=headers)
+        answer = upstream.getresponse()
+        body = answer.read()
+        upstream.close()
+        self.send_response(answer.status, answer.reason)
+        for name, value in answer.getheaders():
+            if name.lower() not in ("connection", "transfer-encoding",
+                                    "content-length"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if "/blobs/" not in self.path:
+            self.wfile.write(body)
+            return
+        # Half a blob, then nothing until the test has done its harm.
+        self.wfile.write(body[:len(body) // 2])
+        self.wfile.flush()
+        proxy.stalled.set()
+        proxy.release.wait(120)
+
+    def log_message(self, *args):
+        pass
+
+
+class StallingRegistry:
+    """A registry in front of the suite's one whose blobs never finish.
+
+    Attributes:
+        address: where engines find it (127.0.0.1:PORT, so insecure).
+        stalled: set once a blob download is hanging halfway.
+    """
+
+    def __init__(self, upstream):
+        self.upstream = upstream
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      _StallingHandler)
+        self.server.daemon_threads = True
+        self.server.proxy = self
+        self.address = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        """Stop answering: hanging downloads end, new connections fail."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.release.set()
+
+
+@pytest.fixture
+def stalling_registry(registry):
+    proxy = StallingRegistry(registry.address)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def spare_engine(busybox_image):
+    """A throwaway dockerd that a test may kill (never the session one).
+
+    It gives up a download at the first failure instead of retrying for
+    most of a minute.
+    """
+    service = Engine(tempfile.mkdtemp(prefix="pydocker-spare-engine-"),
+                     ["--max-download-attempts=1"])
+    try:
+        service.start()
+        yield service
+    finally:
+        service.stop()
+
+
+class PullInProgress:
+    """``pydocker pull`` running in the background, its output collected."""
+
+    def __init__(self, env, reference):
+        self.process = subprocess.Popen(
+            [PYTHON, PYDOCKER, "pull", reference], env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True)
+        self.stdout = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.stdout.append(line.decode("utf-8", "replace"))
+
+    def finish(self):
+        """Wait for the end; return (exit code, stdout text, stderr)."""
+        stderr = self.process.stderr.read()
+        code = self.process.wait(SUBPROCESS_TIMEOUT)
+        self.reader.join(SUBPROCESS_TIMEOUT)
+        return code, "".join(self.stdout), text(stderr)
+
+
+class TestPullFaults:
+    """A pull whose engine or registry goes away half-way."""
+
+    def start_stalled_pull(self, engine, proxy, config_dir, test_image):
+        reference = f"{proxy.address}/{TEST_REPOSITORY}:{TEST_TAG}"
+        pull = PullInProgress(pydocker_env(engine, config_dir), reference)
+        assert proxy.stalled.wait(SUBPROCESS_TIMEOUT), "no blob was asked"
+        return pull
+
+    def test_engine_killed_mid_pull_is_one_line(
+            self, spare_engine, stalling_registry, config_dir, test_image):
+        pull = self.start_stalled_pull(spare_engine, stalling_registry,
+                                       config_dir, test_image)
+        spare_engine.process.kill()
+        code, out, err = pull.finish()
+        assert code == 1
+        assert "Pulling from pytest/multi" in out
+        assert assert_one_clean_line(err) in (
+            "the engine's answer ended in the middle of a message: "
+            "connection lost",
+            "error reading the engine's answer: Connection reset by peer")
+
+    def test_registry_stopping_mid_pull_is_one_line(
+            self, spare_engine, stalling_registry, config_dir, test_image):
+        pull = self.start_stalled_pull(spare_engine, stalling_registry,
+                                       config_dir, test_image)
+        stalling_registry.stop()
+        code, out, err = pull.finish()
+        assert code == 1
+        assert "Pulling from pytest/multi" in out
+        line = assert_one_clean_line(err)
+        assert "EOF" in line or "connection refused" in line
+        assert not image_exists(
+            spare_engine, f"{stalling_registry.address}/{TEST_REPOSITORY}"
+            f":{TEST_TAG}")
+
+
+def login_process(host, config, key, password="pw"):
+    """Start ``pydocker login`` for key, saving into the config folder."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("DOCKER_")}
+    env["DOCKER_CONFIG"] = str(config)
+    env["HOME"] = str(config)
+    process = subprocess.Popen(
+        [PYTHON, PYDOCKER, "-H", host, "login", "-u", "u",
+         "--password-stdin", key], env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdin.write(password.encode() + b"\n")
+    process.stdin.close()
+    return process
+
+
+def auth_answers(count):
+    return [json_response(200, {"Status": "Login Succeeded"})] * count
+
+
+@pytest.fixture
+def mount_point(tmp_path):
+    """An empty folder to mount on; unmounted again afterwards."""
+    folder = tmp_path / "mnt"
+    folder.mkdir()
+    yield folder
+    _unmount_under(str(folder))
+
+
+OLD_CONFIG = {"auths": {"old.example": {"auth": b64("old:pw")}},
+              "psFormat": "table {{.ID}}"}
+
+
+class TestConfigFaults:
+    """config.json saves cut short, racing, or with nowhere to go."""
+
+    def test_login_killed_at_any_moment_leaves_old_or_new(
+            self, tmp_path, fake_daemon):
+        folder = tmp_path / "cfg"
+        path = write_config(folder, OLD_CONFIG)
+        fake_daemon.on("POST", "/auth", *auth_answers(100))
+        # One undisturbed login says how long a whole one takes here; the
+        # kills then land anywhere from start-up to the final rename.
+        started = time.monotonic()
+        assert login_process(fake_daemon.host, folder,
+                             "first.example").wait(SUBPROCESS_TIMEOUT) == 0
+        whole = time.monotonic() - started
+        keys = {"old.example", "first.example"}
+        rng = random.Random(FUZZ_SEED)
+        for number in range(30):
+            key = f"r{number}.example"
+            process = login_process(fake_daemon.host, folder, key)
+            time.sleep(rng.uniform(0, whole * 1.2))
+            process.kill()
+            process.wait(SUBPROCESS_TIMEOUT)
+            process.stdout.close()
+            process.stderr.close()
+            data = json.loads(path.read_text())
+            saved = set(data["auths"])
+            assert saved in (keys, keys | {key})
+            assert data["psFormat"] == OLD_CONFIG["psFormat"]
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            keys = saved
+
+    def test_concurrent_logins_keep_every_entry(self, tmp_path,
+                                                fake_daemon):
+        folder = tmp_path / "cfg"
+        path = write_config(folder, OLD_CONFIG)
+        fake_daemon.on("POST", "/auth", *auth_answers(16))
+        processes = [login_process(fake_daemon.host, folder,
+                                   f"c{number}.example", f"pw{number}")
+                     for number in range(16)]
+        for process in processes:
+            assert process.wait(SUBPROCESS_TIMEOUT) == 0, \
+                process.stderr.read()
+            process.stdout.close()
+            process.stderr.close()
+        auths = json.loads(path.read_text())["auths"]
+        assert set(auths) == {"old.example"} | {
+            f"c{number}.example" for number in range(16)}
+        for number in range(16):
+            assert base64.b64decode(auths[f"c{number}.example"]["auth"]) \
+                == f"u:pw{number}".encode()
+
+    def check_refused_save(self, fake_daemon, folder, reason):
+        path = folder / "config.json"
+        before = path.read_bytes()
+        fake_daemon.on("POST", "/auth", *auth_answers(2))
+        for args in (["login", "-u", "u", "--password-stdin",
+                      "new.example"], ["logout", "old.example"]):
+            done = subprocess.run(
+                [PYTHON, PYDOCKER, "-H", fake_daemon.host, *args],
+                input=b"pw\n", capture_output=True,
+                timeout=SUBPROCESS_TIMEOUT,
+                env=dict(os.environ, DOCKER_CONFIG=str(folder)))
+            assert done.returncode == 1
+            lines = text(done.stderr).splitlines()
+            assert lines == [f"cannot save {path}: {reason}"], lines
+            assert path.read_bytes() == before
+            # The half-written temporary file was removed.
+            assert [name for name in os.listdir(folder)
+                    if name.startswith(".config.json.")] == []
+
+    def test_full_disk_refuses_with_old_file_intact(self, fake_daemon,
+                                                    mount_point):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                        str(mount_point)], check=True)
+        write_config(mount_point, OLD_CONFIG)
+        with open(mount_point / "filler", "wb", buffering=0) as filler:
+            with pytest.raises(OSError):
+                while True:
+                    filler.write(b"\0" * 4096)
+        self.check_refused_save(fake_daemon, mount_point,
+                                "No space left on device")
+
+    def test_read_only_folder_refuses_with_old_file_intact(
+            self, fake_daemon, mount_point):
+        write_config(mount_point, OLD_CONFIG)
+        folder = str(mount_point)
+        subprocess.run(["mount", "--bind", folder, folder], check=True)
+        subprocess.run(["mount", "-o", "remount,ro,bind", folder],
+                       check=True)
+        self.check_refused_save(fake_daemon, mount_point,
+                                "Read-only file system")
+
+
+# =========================================================================
+# Secrets: never in output, even with -D; private files
+# =========================================================================
+
+class TestSecrets:
+    """login, pull and logout against the real engine and auth registry."""
+
+    def test_debug_output_never_shows_a_secret(
+            self, engine, tmp_path, test_image, auth_registry):
+        # A config folder that does not exist yet: pydocker makes it.
+        config_dir = tmp_path / "fresh" / "docker"
+        env = pydocker_env(engine, config_dir)
+        remove_image(engine, test_image.name_auth)
+        address = auth_registry.address
+        runs = [run_pydocker(env, "-D", "login", "-u",
+                             auth_registry.username, "--password-stdin",
+                             address,
+                             input=auth_registry.password.encode() + b"\n")]
+        assert runs[0].returncode == 0, text(runs[0].stderr)
+
+        path = config_dir / "config.json"
+        assert stat.S_IMODE(config_dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        auth = json.loads(path.read_text())["auths"][address]["auth"]
+        registry_auth = pydocker.encode_auth({
+            "username": auth_registry.username,
+            "password": auth_registry.password, "serveraddress": address})
+        assert pydocker.encode_auth(pydocker.ConfigFile.load(
+            str(config_dir)).resolve_auth(address)) == registry_auth
+
+        runs.append(run_pydocker(env, "-D", "pull", test_image.name_auth))
+        assert runs[1].returncode == 0, text(runs[1].stderr)
+        assert image_exists(engine, test_image.name_auth)
+        # The header was logged, redacted.
+        assert "'X-Registry-Auth': '<redacted>'" in text(runs[1].stderr)
+        runs.append(run_pydocker(env, "-D", "logout", address))
+        assert runs[2].returncode == 0, text(runs[2].stderr)
+
+        secrets = [auth_registry.password, auth, registry_auth,
+                   registry_auth.rstrip("="),
+                   base64.b64encode(auth_registry.password.encode())
+                   .decode()]
+        # logout talks to no engine: it has nothing to log.
+        assert all(b"DEBUG" in run.stderr for run in runs[:2])
+        for run in runs:
+            for secret in secrets:
+                assert secret.encode() not in run.stdout
+                assert secret.encode() not in run.stderr
+        remove_image(engine, test_image.name_auth)
