@@ -5236,6 +5236,20 @@ class TestCmdSystem:
         assert "DOCKER_API_VERSION" in text(done.stderr)
         assert len(text(done.stderr).splitlines()) == 1
 
+    def test_version_without_engine_shows_the_client_then_the_error(
+            self, tmp_path, config_dir, engine):
+        socket_path = tmp_path / "none.sock"
+        env = pydocker_env(engine, config_dir,
+                           DOCKER_HOST=f"unix://{socket_path}")
+        done = run_pydocker(env, "version")
+        assert done.returncode == 1
+        assert text(done.stdout).startswith(
+            f"Client:\n Version:           {pydocker.__version__}\n")
+        assert "Server:" not in text(done.stdout)
+        assert text(done.stderr) == (
+            f"Cannot connect to the Docker daemon at unix://{socket_path}. "
+            "Is the docker daemon running?\n")
+
     def test_missing_engine_socket(self, tmp_path, config_dir, engine):
         env = pydocker_env(engine, config_dir,
                            DOCKER_HOST=f"unix://{tmp_path}/none.sock")
@@ -7555,7 +7569,7 @@ class TestTLSEngine:
                 host=tls_engine.ip_host),
             "plain-http": ["-H", tls_engine.host],
         }[case]
-        done = run_pydocker(env, *flags, "version")
+        done = run_pydocker(env, *flags, "images")
         assert done.returncode == 1
         assert done.stdout == b""
         line = assert_one_clean_line(done.stderr)
@@ -7769,7 +7783,7 @@ class TestSSH:
                 "no-docker-on-host": sshd.bare_port}.get(case, sshd.port)
         env = sshd.env(engine, config_dir, port,
                        wrong_key=case == "key-rejected")
-        done = run_pydocker(env, "version")
+        done = run_pydocker(env, "images")
         assert done.returncode == 1
         assert done.stdout == b""
         line = assert_one_clean_line(done.stderr)
