@@ -6039,6 +6039,56 @@ def render_format(template, item, out, prefixes=None):
         raise TemplateError(prefix + str(error)) from None
 
 
+def format_items(text, items, context=None, table=None, prefixes=None):
+    """Return ``items`` rendered through a ``--format`` value.
+
+    Args:
+        text: the --format value: a Go template, ``json`` (one JSON
+            object a line), or ``table`` and a template (aligned
+            columns under a header line).
+        items: FormatContext objects or dicts, one template run each.
+        context: the FormatContext class whose HEADERS title a table's
+            columns (default: the items' class); without one, titles
+            are derived from field names (``CreatedSince`` is
+            ``CREATED SINCE``).
+        table: the format that ``table`` alone stands for.
+        prefixes: the (parse, execute) error prefixes; by default
+            ``template parsing error: `` for both.
+
+    Raises:
+        TemplateError: the template does not parse or execute.
+    """
+    template, is_table = compile_format(text, table, prefixes)
+    out = []
+    for item in items:
+        render_format(template, item, out, prefixes)
+        out.append("\n")
+    if not is_table:
+        return "".join(out)
+    if context is None and items and isinstance(items[0], FormatContext):
+        context = type(items[0])
+    titles = []
+    try:
+        template.render_into(titles, context.header() if context
+                             else _HeaderContext({}), header=True)
+    except TemplateError:
+        pass  # docker prints what rendered before the failure
+    return tabwrite("".join(titles) + "\n" + "".join(out))
+
+
+def table_text(table, rows, context):
+    """Return a default table, read straight from each row's fields.
+
+    ``table`` is a format made of plain fields (``table {{.A}}\t
+    {{.B}}``); ``context`` is the rows' FormatContext class, whose
+    HEADERS title the columns.
+    """
+    names = re.findall(r"{{\.(\w+)}}", table)
+    lines = [[context.HEADERS.get(name, name) for name in names]]
+    lines += [[str(row.field(name, [])) for name in names] for row in rows]
+    return format_table(lines)
+
+
 # How docker prefixes template errors: images, history and most commands;
 # ps words parse and execution failures apart.
 _TEMPLATE_PREFIXES = ("template parsing error: ",) * 2
@@ -6104,44 +6154,17 @@ class DockerCli:
         self.stderr.write((text + "\n").encode("utf-8", "replace"))
         self.stderr.flush()
 
-    def write_formatted(self, text, items, header=None, table=None,
+    def write_formatted(self, text, items, context=None, table=None,
                         prefixes=None):
         """Write ``items`` through a ``--format`` value, as docker does.
 
-        Args:
-            text: the --format value: a Go template, ``json`` (one JSON
-                object a line), or ``table`` and a template (aligned
-                columns under a header line).
-            items: FormatContext objects or dicts, one template run each.
-            header: column titles by field name for ``table``; default:
-                the items' HEADERS, else titles derived from field names
-                (``CreatedSince`` is ``CREATED SINCE``).
-            table: the format that ``table`` alone stands for.
-            prefixes: the (parse, execute) error prefixes; by default
-                ``template parsing error: `` for both.
+        See ``format_items`` for the arguments.
 
         Raises:
             TemplateError: the template does not parse or execute.
         """
-        template, is_table = compile_format(text, table, prefixes)
-        out = []
-        for item in items:
-            render_format(template, item, out, prefixes)
-            out.append("\n")
-        if is_table:
-            if header is None:
-                header = (type(items[0]).HEADERS if items
-                          and isinstance(items[0], FormatContext) else {})
-            titles = []
-            methods = (type(items[0]).METHODS if items and isinstance(
-                items[0], FormatContext) else ())
-            try:
-                template.render_into(titles, _HeaderContext(header, methods),
-                                     header=True)
-            except TemplateError:
-                pass  # docker prints what rendered before the failure
-            out = [tabwrite("".join(titles) + "\n" + "".join(out))]
-        self.stdout.write("".join(out).encode("utf-8", "replace"))
+        self.stdout.write(format_items(text, items, context, table,
+                                       prefixes).encode("utf-8", "replace"))
         self.stdout.flush()
 
     # Dispatch --------------------------------------------------------------
@@ -6415,16 +6438,12 @@ class DockerCli:
     def write_table(self, table, rows, context):
         """Write a default table without the template engine.
 
-        ``table`` is a format made of plain fields (``table {{.A}}\t
-        {{.B}}``), read straight from each row, a ``context`` (a
-        FormatContext class): a listing without --format compiles no
+        See ``table_text``: a listing without --format compiles no
         template.
         """
-        names = re.findall(r"{{\.(\w+)}}", table)
-        lines = [[context.HEADERS.get(name, name) for name in names]]
-        lines += [[str(row.field(name, [])) for name in names]
-                  for row in rows]
-        self.stdout.write(format_table(lines).encode("utf-8", "replace"))
+        self.stdout.write(table_text(table, rows, context).encode(
+            "utf-8", "replace"))
+        self.stdout.flush()
 
     def cmd_ps(self, *args):
         """List containers as a table, their IDs, or through --format."""
@@ -7833,24 +7852,28 @@ class DockerCli:
         """Show the layers of an image and the steps that made them."""
         flags = self.flags("history", "[OPTIONS] IMAGE",
                            "Show the history of an image")
+        template = flags.string(["-format"], "", _FORMAT_USAGE)
         human = flags.bool(["H", "-human"], True, "Print sizes and dates in "
                            "human readable format")
         no_trunc = flags.bool(["-no-trunc"], False, "Don't truncate output")
         quiet = flags.bool(["q", "-quiet"], False,
                            "Only show image IDs")
         self.parse(flags, args, exactly=1)
-        name = flags.args[0]
-        layers = self.client.history(name)
-        rows = [history_row(layer, human.value, no_trunc.value)
+        layers = self.client.history(flags.args[0])
+        rows = [HistoryContext(layer, human.value, not no_trunc.value)
                 for layer in layers]
-        if quiet.value:
+        text = template.value or "table"
+        # Unlike ps and images, a template given with -q wins.
+        if quiet.value and text == "table":
             for row in rows:
-                self.out(row[0])
+                self.out(row.ID())
             return 0
-        created = "CREATED" if human.value else "CREATED AT"
-        table = [["IMAGE", created, "CREATED BY", "SIZE", "COMMENT"]]
-        self.stdout.write(format_table(table + rows).encode("utf-8",
-                                                            "replace"))
+        table = (HistoryContext.TABLE if human.value
+                 else HistoryContext.PLAIN_TABLE)
+        if text != "table":
+            self.write_formatted(text, rows, table=table)
+            return 0
+        self.write_table(table, rows, HistoryContext)
         return 0
 
     def cmd_image_prune(self, *args):
@@ -8172,26 +8195,54 @@ def _machine():
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
-def history_row(layer, human=True, no_trunc=False):
-    """Return the cells of one ``history`` row."""
-    ident = str(layer.get("Id") or "")
-    if ident == "<missing>" or not ident:
-        ident = "<missing>"
-    elif not no_trunc:
-        ident = ident.partition(":")[2][:12] if ":" in ident else ident[:12]
-    created = layer.get("Created") or 0
-    if human:
-        when = ago(created) if created else "N/A"
-    else:
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)) \
-            if created else "N/A"
-    command = str(layer.get("CreatedBy") or "").replace("\t", " ")
-    if not no_trunc:
-        command = ellipsis(command, 45)
-    size = layer.get("Size") or 0
-    return [ident, when, command,
-            human_size(size, 3) if human else str(size),
-            str(layer.get("Comment") or "")]
+class HistoryContext(FormatContext):
+    """One layer of ``history`` as templates see it (docker's names).
+
+    Args:
+        layer: one entry of the engine's image history.
+        human: sizes and times for people (``-H``, the default), else
+            bytes and RFC 3339 times.
+        trunc: shorten IDs and commands as the table does.
+    """
+
+    GO_TYPE = "*image.historyContext"
+    FIELDS = ("Comment", "CreatedAt", "CreatedBy", "CreatedSince", "ID",
+              "Size")
+    HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED",
+               "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+               "Size": "SIZE", "Comment": "COMMENT"}
+    TABLE = ("table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}"
+             "\t{{.Comment}}")
+    PLAIN_TABLE = TABLE.replace("CreatedSince", "CreatedAt")
+
+    def __init__(self, layer, human=True, trunc=True):
+        self.layer = layer
+        self.human = human
+        self.trunc = trunc
+
+    def ID(self):  # noqa: N802 - docker's field names
+        ident = str(self.layer.get("Id") or "")
+        return truncate_id(ident) if self.trunc else ident
+
+    def CreatedAt(self):  # noqa: N802
+        return go_rfc3339(self.layer.get("Created") or 0)
+
+    def CreatedSince(self):  # noqa: N802
+        if not self.human:
+            return self.CreatedAt()
+        created = self.layer.get("Created") or 0
+        return ago(created) if created else "N/A"
+
+    def CreatedBy(self):  # noqa: N802
+        command = str(self.layer.get("CreatedBy") or "").replace("\t", " ")
+        return ellipsis(command, 45) if self.trunc else command
+
+    def Size(self):  # noqa: N802
+        size = self.layer.get("Size") or 0
+        return human_size(size, 3) if self.human else str(size)
+
+    def Comment(self):  # noqa: N802
+        return str(self.layer.get("Comment") or "")
 
 
 def search_registry(term):
@@ -8269,13 +8320,7 @@ def format_event(event):
     line = ""
     if nanoseconds:
         seconds, fraction = divmod(int(nanoseconds), 1_000_000_000)
-        local = time.localtime(seconds)
-        offset = local.tm_gmtoff or 0
-        zone = "Z" if offset == 0 else "{}{:02d}:{:02d}".format(
-            "-" if offset < 0 else "+", abs(offset) // 3600,
-            abs(offset) % 3600 // 60)
-        line = (time.strftime("%Y-%m-%dT%H:%M:%S", local)
-                + f".{fraction:09d}{zone} ")
+        line = go_rfc3339(seconds, f".{fraction:09d}") + " "
     actor = event.get("Actor") or {}
     line += "{} {} {}".format(event.get("Type") or "",
                               event.get("Action") or "",
@@ -8546,6 +8591,20 @@ def parse_filters(values):
                             exit_code=1)
         filters.setdefault(key.strip().lower(), []).append(value)
     return filters
+
+
+def go_rfc3339(seconds, fraction=""):
+    """Return a Unix time in RFC 3339, local time, as Go formats it.
+
+    ``fraction`` (``.000000123``) goes between the seconds and the zone,
+    which is ``Z`` for UTC and ``+01:00`` elsewhere.
+    """
+    local = time.localtime(seconds)
+    offset = local.tm_gmtoff or 0
+    zone = "Z" if offset == 0 else "{}{:02d}:{:02d}".format(
+        "-" if offset < 0 else "+", abs(offset) // 3600,
+        abs(offset) % 3600 // 60)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", local) + fraction + zone
 
 
 def go_time_string(timestamp):
