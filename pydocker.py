@@ -6909,22 +6909,27 @@ class DockerCli:
                                "stats and only pull the first result")
         no_trunc = flags.bool(["-no-trunc"], False,
                               "Do not truncate output")
+        template = flags.string(["-format"], "", _FORMAT_USAGE)
         names = self.parse(flags, args)
+        text = (template.value or self.config.data.get("statsFormat")
+                or "table")
+        if text != "table":
+            compile_format(text)  # a broken template fails before any work
         if not names:
             # TODO: containers started or removed while stats runs are not
             # followed (docker watches events); restart stats to see them.
-            names = [container["Id"] for container in
+            names = [truncate_id(container["Id"]) for container in
                      self.client.containers(all=show_all.value)]
         watchers = [_StatsWatcher(self.client.clone(), name,
                                   not no_stream.value) for name in names]
         try:
-            return self._show_stats(watchers, no_stream.value,
-                                     no_trunc.value)
+            return self._show_stats(watchers, no_stream.value, text,
+                                    not no_trunc.value)
         finally:
             for watcher in watchers:
                 watcher.stop()
 
-    def _show_stats(self, watchers, once, no_trunc):
+    def _show_stats(self, watchers, once, text, trunc):
         for watcher in watchers:
             watcher.start()
         for watcher in watchers:
@@ -6935,22 +6940,25 @@ class DockerCli:
         if errors:
             return 1
         if once:
-            self._write_stats(watchers, no_trunc)
+            self._write_stats(watchers, text, trunc)
             return 0
         if self.stdout_tty:
             self.stdout.write(b"\x1b[2J")  # a clean screen to draw on
         while True:
-            self._write_stats(watchers, no_trunc, redraw=self.stdout_tty)
+            self._write_stats(watchers, text, trunc,
+                              redraw=self.stdout_tty)
             if all(watcher.done for watcher in watchers):
                 return 0
             time.sleep(0.5)
 
-    def _write_stats(self, watchers, no_trunc, redraw=False):
-        rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT",
-                 "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
-        rows += [stats_row(watcher.sample or {}, watcher.container,
-                           no_trunc) for watcher in watchers]
-        table = format_table(rows)
+    def _write_stats(self, watchers, text, trunc, redraw=False):
+        rows = [StatsContext(watcher.sample or {}, watcher.container, trunc)
+                for watcher in watchers]
+        if text == "table":
+            table = table_text(StatsContext.TABLE, rows, StatsContext)
+        else:
+            table = format_items(text, rows, StatsContext,
+                                 table=StatsContext.TABLE)
         if redraw:
             # Home, then each line cleared to its end, then the rest of
             # the screen: a table that shrank leaves nothing behind.
@@ -9313,55 +9321,93 @@ class _StatsWatcher:
         self.client.abort()
 
 
-def stats_row(sample, container, no_trunc=False):
-    """Return the cells of one ``stats`` row, computed as docker does.
+class StatsContext(FormatContext):
+    """One container's sample in ``stats``, computed as docker does.
 
     CPU % is the container's share of the CPU time that passed between
     the sample and the one before it (``precpu_stats``), times the
     number of CPUs; memory leaves out the inactive page cache.
+
+    Args:
+        sample: one decoded stats message ({} before the first).
+        container: the container as the user named it (``.Container``).
+        trunc: shorten the ID as the table does.
     """
-    ident = sample.get("id") or container
-    name = (sample.get("name") or "").lstrip("/") or "--"
-    cpu, previous = sample.get("cpu_stats") or {}, \
-        sample.get("precpu_stats") or {}
-    cpu_delta = ((cpu.get("cpu_usage") or {}).get("total_usage", 0)
-                 - (previous.get("cpu_usage") or {}).get("total_usage", 0))
-    system_delta = (cpu.get("system_cpu_usage") or 0) \
-        - (previous.get("system_cpu_usage") or 0)
-    cpus = cpu.get("online_cpus") or len(
-        (cpu.get("cpu_usage") or {}).get("percpu_usage") or [])
-    cpu_percent = 0.0
-    if system_delta > 0 and cpu_delta > 0:
-        cpu_percent = cpu_delta / system_delta * cpus * 100
-    memory = sample.get("memory_stats") or {}
-    used = memory.get("usage") or 0
-    details = memory.get("stats") or {}
-    inactive = details.get("total_inactive_file",
-                           details.get("inactive_file", 0))
-    if inactive < used:
-        used -= inactive  # page cache the kernel can take back
-    limit = memory.get("limit") or 0
-    received = sent = 0
-    for network in (sample.get("networks") or {}).values():
-        received += network.get("rx_bytes", 0)
-        sent += network.get("tx_bytes", 0)
-    read = written = 0
-    io_stats = (sample.get("blkio_stats") or {}).get(
-        "io_service_bytes_recursive") or []
-    for entry in io_stats:
-        operation = (entry.get("op") or "").lower()
-        if operation == "read":
-            read += entry.get("value", 0)
-        elif operation == "write":
-            written += entry.get("value", 0)
-    return [
-        ident if no_trunc else ident[:12], name, f"{cpu_percent:.2f}%",
-        f"{binary_size(used)} / {binary_size(limit)}",
-        f"{used / limit * 100 if limit else 0:.2f}%",
-        f"{human_size(received, 3)} / {human_size(sent, 3)}",
-        f"{human_size(read, 3)} / {human_size(written, 3)}",
-        str((sample.get("pids_stats") or {}).get("current", 0)),
-    ]
+
+    GO_TYPE = "*container.statsContext"
+    FIELDS = ("BlockIO", "CPUPerc", "Container", "ID", "MemPerc",
+              "MemUsage", "Name", "NetIO", "PIDs")
+    HEADERS = {"Container": "CONTAINER", "ID": "CONTAINER ID",
+               "Name": "NAME", "CPUPerc": "CPU %",
+               "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
+               "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+    TABLE = ("table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t"
+             "{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}")
+
+    def __init__(self, sample, container, trunc=True):
+        self.sample = sample
+        self.container = container
+        self.trunc = trunc
+        memory = sample.get("memory_stats") or {}
+        self.memory = memory.get("usage") or 0
+        details = memory.get("stats") or {}
+        inactive = details.get("total_inactive_file",
+                               details.get("inactive_file", 0))
+        if inactive < self.memory:
+            self.memory -= inactive  # page cache the kernel can take back
+        self.limit = memory.get("limit") or 0
+
+    def Container(self):  # noqa: N802 - docker's field names
+        return self.container
+
+    def Name(self):  # noqa: N802
+        return (self.sample.get("name") or "").lstrip("/") or "--"
+
+    def ID(self):  # noqa: N802
+        ident = self.sample.get("id") or self.container
+        return truncate_id(ident) if self.trunc else ident
+
+    def CPUPerc(self):  # noqa: N802
+        cpu = self.sample.get("cpu_stats") or {}
+        previous = self.sample.get("precpu_stats") or {}
+        usage = cpu.get("cpu_usage") or {}
+        cpu_delta = usage.get("total_usage", 0) - (
+            previous.get("cpu_usage") or {}).get("total_usage", 0)
+        system_delta = (cpu.get("system_cpu_usage") or 0) \
+            - (previous.get("system_cpu_usage") or 0)
+        cpus = cpu.get("online_cpus") or len(usage.get("percpu_usage")
+                                             or [])
+        percent = 0.0
+        if system_delta > 0 and cpu_delta > 0:
+            percent = cpu_delta / system_delta * cpus * 100
+        return f"{percent:.2f}%"
+
+    def MemUsage(self):  # noqa: N802
+        return f"{binary_size(self.memory)} / {binary_size(self.limit)}"
+
+    def MemPerc(self):  # noqa: N802
+        percent = self.memory / self.limit * 100 if self.limit else 0
+        return f"{percent:.2f}%"
+
+    def NetIO(self):  # noqa: N802
+        received = sent = 0
+        for network in (self.sample.get("networks") or {}).values():
+            received += network.get("rx_bytes", 0)
+            sent += network.get("tx_bytes", 0)
+        return f"{human_size(received, 3)} / {human_size(sent, 3)}"
+
+    def BlockIO(self):  # noqa: N802
+        totals = {"read": 0, "write": 0}
+        for entry in (self.sample.get("blkio_stats") or {}).get(
+                "io_service_bytes_recursive") or []:
+            operation = (entry.get("op") or "").lower()
+            if operation in totals:
+                totals[operation] += entry.get("value", 0)
+        return (f"{human_size(totals['read'], 3)} / "
+                f"{human_size(totals['write'], 3)}")
+
+    def PIDs(self):  # noqa: N802
+        return str((self.sample.get("pids_stats") or {}).get("current", 0))
 
 
 def _join_host_port(binding):
