@@ -2745,6 +2745,9 @@ class FormatContext:
     FIELDS = ()
     METHODS = {}
     HEADERS = {}
+    # Docker's contexts marshal themselves with json.Marshal, which
+    # escapes <, > and &; plain engine structs (events) do not.
+    ESCAPE_HTML = True
 
     def field(self, name, args):
         """Return the value of field ``name`` called with ``args``.
@@ -2773,6 +2776,11 @@ class FormatContext:
         """Return every field, as docker's ``{{json .}}`` shows them."""
         self.used.update(self.FIELDS)
         return {name: getattr(self, name)() for name in sorted(self.FIELDS)}
+
+    def go_string(self):
+        """Return the context as Go's ``%v`` prints a pointer to it."""
+        return "&{" + " ".join(go_format(value) for value
+                               in self.to_json().values()) + "}"
 
     @classmethod
     def header(cls):
@@ -3089,6 +3097,8 @@ class _Execution:
         if has_final:
             values.append(final)
         _check_arguments(name, params, values)
+        # A missing map key reaches a function as Go's nil interface.
+        values = [None if value is NO_VALUE else value for value in values]
         try:
             return function(*values)
         except _ExecError as error:
@@ -3126,6 +3136,8 @@ def _check_arguments(name, params, values):
                          f"got {len(values)}")
     for index, value in enumerate(values):
         kind = fixed[index] if index < len(fixed) else params[-1][3:]
+        if value is NO_VALUE and kind != "any":
+            raise _ExecError(f"invalid value; expected {kind}")
         if kind == "string" and not isinstance(value, str):
             raise _ExecError("wrong type for value; expected string; got "
                              f"{go_type(value)}")
@@ -3176,8 +3188,7 @@ def go_format(value):
         return "map[" + " ".join(f"{key}:{go_format(value[key])}"
                                  for key in sorted(value)) + "]"
     if isinstance(value, FormatContext):
-        return "&{" + " ".join(go_format(item) for item
-                               in value.to_json().values()) + "}"
+        return value.go_string()
     return str(value)
 
 
@@ -3231,7 +3242,7 @@ def go_json(value, escape_html=False):
     text = json.dumps(plain(value), ensure_ascii=False,
                       separators=(",", ":"))
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    if escape_html or isinstance(value, FormatContext):
+    if escape_html or getattr(value, "ESCAPE_HTML", False):
         text = (text.replace("<", "\\u003c").replace(">", "\\u003e")
                 .replace("&", "\\u0026"))
     return text
@@ -3268,6 +3279,8 @@ def _go_eq(first, *others):
 
 
 def _go_len(value):
+    if value is None:  # reflect's words for Go's nil interface
+        raise _ExecError("reflect: call of reflect.Value.Type on zero Value")
     if isinstance(value, str):
         return len(value.encode("utf-8"))
     if isinstance(value, (list, tuple, dict)):
@@ -3276,6 +3289,8 @@ def _go_len(value):
 
 
 def _go_index(item, *keys):
+    if item is None:
+        raise _ExecError("index of untyped nil")
     for key in keys:
         if isinstance(item, dict):
             zero = getattr(item, "zero", NO_VALUE)
@@ -3381,6 +3396,8 @@ def go_sprintf(layout, *values):
 
 def _format_verb(letter, flags, width, precision, value):
     """Return one ``%``-verb applied to ``value``."""
+    if value is None and letter != "v":
+        return f"%!{letter}(<nil>)"
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if letter in "dxXob" and isinstance(value, int) and number:
         base = {"d": "d", "x": "x", "X": "X", "o": "o", "b": "b"}[letter]
@@ -7963,14 +7980,24 @@ class DockerCli:
                              "since timestamp")
         until = flags.string(["-until"], "", "Stream events until this "
                              "timestamp")
+        template = flags.string(["-format"], "", _INSPECT_FORMAT_USAGE)
         self.parse(flags, args, exactly=0)
+        compiled = _events_template(template.value)
         now = time.time()
         for event in self.client.events(
                 event_timestamp(since.value, now) if since.value else None,
                 event_timestamp(until.value, now) if until.value else None,
                 parse_filters(filters.value)):
-            if isinstance(event, dict):
+            if not isinstance(event, dict):
+                continue
+            if compiled is None:
                 self.out(format_event(event))
+                continue
+            out = []
+            try:
+                compiled.render_into(out, EventContext(event))
+            finally:
+                self.out("".join(out))  # docker ends the line even then
         return 0
 
     def cmd_system_df(self, *args):
@@ -8115,6 +8142,27 @@ class DockerCli:
         dockerfile = head + self.stdin.read()
         members = [("Dockerfile", dockerfile, None)]
         return CountingStream(tar_stream(members), sent)
+
+def _events_template(text):
+    """Return the Template for ``events --format``, or None for none.
+
+    Docker takes the text as it is (no ``table``, no ``\\t``) and runs
+    it once over an empty event, so that a bad field fails at once.
+
+    Raises:
+        TemplateError: exit code 64, as docker's.
+    """
+    if not text:
+        return None
+    try:
+        compiled = Template("{{json .}}" if text == "json" else text)
+        compiled.render(EventContext({}))
+    except TemplateError as error:
+        failure = TemplateError(f"Error parsing format: {error}")
+        failure.exit_code = 64
+        raise failure from None
+    return compiled
+
 
 def _inspect_compile(text):
     """Return the compiled ``inspect --format`` template, or None.
@@ -8318,6 +8366,93 @@ def event_timestamp(text, now):
             datetime.timedelta(minutes=offset)))
     nanoseconds = int(round(float(fraction or 0) * 1e9))
     return f"{int(moment.timestamp())}.{nanoseconds:09d}"
+
+
+class EventContext(FormatContext):
+    """An engine event as ``events --format`` sees it: Go's struct.
+
+    Fields are the engine message's (``.Type``, ``.Action``,
+    ``.Actor.Attributes.name``, ``.TimeNano``...), and ``{{json .}}``
+    gives the message as the engine sent it.
+    """
+
+    GO_TYPE = "*events.Message"
+    FIELDS = ("Status", "ID", "From", "Type", "Action", "Actor", "Scope",
+              "Time", "TimeNano")
+    ESCAPE_HTML = False
+
+    def __init__(self, event):
+        self.event = event
+
+    def Status(self):  # noqa: N802 - the engine's field names
+        return self.event.get("status") or ""
+
+    def ID(self):  # noqa: N802
+        return self.event.get("id") or ""
+
+    def From(self):  # noqa: N802
+        return self.event.get("from") or ""
+
+    def Type(self):  # noqa: N802
+        return self.event.get("Type") or ""
+
+    def Action(self):  # noqa: N802
+        return self.event.get("Action") or ""
+
+    def Actor(self):  # noqa: N802
+        return ActorContext(self.event.get("Actor") or {})
+
+    def Scope(self):  # noqa: N802
+        return self.event.get("scope") or ""
+
+    def Time(self):  # noqa: N802
+        return self.event.get("time") or 0
+
+    def TimeNano(self):  # noqa: N802
+        return self.event.get("timeNano") or 0
+
+    def to_json(self):
+        """Return the message in the engine's key order, empty keys out."""
+        fields = {"status": self.Status(), "id": self.ID(),
+                  "from": self.From()}
+        fields = {key: value for key, value in fields.items() if value}
+        fields.update(Type=self.Type(), Action=self.Action(),
+                      Actor=self.Actor(), scope=self.Scope())
+        for key, value in (("time", self.Time()),
+                           ("timeNano", self.TimeNano())):
+            if value:
+                fields[key] = value
+        return fields
+
+    def go_string(self):
+        # The template runs over the message itself, not a pointer.
+        return "{" + " ".join(go_format(getattr(self, name)())
+                              for name in self.FIELDS) + "}"
+
+
+class ActorContext(FormatContext):
+    """The ``Actor`` of an event: its ``ID`` and ``Attributes`` map."""
+
+    GO_TYPE = "events.Actor"
+    FIELDS = ("ID", "Attributes")
+    ESCAPE_HTML = False
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def ID(self):  # noqa: N802 - the engine's field names
+        return self.actor.get("ID") or ""
+
+    def Attributes(self):  # noqa: N802
+        attributes = self.actor.get("Attributes")
+        return _NilStringMap() if attributes is None \
+            else _StringMap(attributes)
+
+    def to_json(self):
+        return {"ID": self.ID(), "Attributes": self.Attributes()}
+
+    def go_string(self):
+        return f"{{{self.ID()} {go_format(self.Attributes())}}}"
 
 
 def format_event(event):
