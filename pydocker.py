@@ -8004,13 +8004,42 @@ class DockerCli:
         """Show the engine's disk usage (``system df``)."""
         flags = self.flags("system df", "[OPTIONS]",
                            "Show docker disk usage")
+        template = flags.string(["-format"], "", _FORMAT_USAGE)
         verbose = flags.bool(["v", "-verbose"], False,
                              "Show detailed information on space usage")
         self.parse(flags, args, exactly=0)
+        text = template.value or "table"
         usage = self.client.disk_usage()
-        text = (disk_usage_verbose(usage) if verbose.value
-                else format_table(disk_usage_rows(usage)))
-        self.stdout.write(text.encode("utf-8", "replace"))
+        if verbose.value:
+            return self._disk_usage_verbose(text, usage)
+        rows = disk_usage_rows(usage)
+        if text == "table":
+            self.write_table(DiskUsageTypeContext.TABLE, rows,
+                             DiskUsageTypeContext)
+            return 0
+        if text == "raw":
+            text = DiskUsageTypeContext.RAW
+        self.write_formatted(text, rows, DiskUsageTypeContext,
+                             table=DiskUsageTypeContext.TABLE)
+        return 0
+
+    def _disk_usage_verbose(self, text, usage):
+        """Write ``system df -v``: its four tables, or one template run.
+
+        A template runs once over the four lists (``{{.Images}}``...),
+        with nothing added after it; IDs are whole unless it is a table.
+        """
+        details = DiskUsageContext(usage, trunc=text.startswith("table"))
+        if text == "table":
+            self.stdout.write(details.tables().encode("utf-8", "replace"))
+            return 0
+        compiled, _ = compile_format(text)
+        out = []
+        try:
+            compiled.render_into(out, details)
+        finally:
+            self.stdout.write("".join(out).encode("utf-8", "replace"))
+            self.stdout.flush()
         return 0
 
     def cmd_build(self, *args):
@@ -8475,8 +8504,55 @@ def format_event(event):
     return line
 
 
+class DiskUsageTypeContext(FormatContext):
+    """One row of ``system df``: a kind of object and its totals.
+
+    Args:
+        kind: ``Images``, ``Containers``, ``Local Volumes`` or
+            ``Build Cache``.
+        total, active: how many there are, and how many are in use.
+        size, reclaimable: bytes used, and bytes a prune would free.
+    """
+
+    FIELDS = ("Active", "Reclaimable", "Size", "TotalCount", "Type")
+    HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
+               "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
+    TABLE = ("table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t"
+             "{{.Reclaimable}}")
+    # What docker's "raw" format stands for here.
+    RAW = ("type: {{.Type}}\ntotal: {{.TotalCount}}\nactive: {{.Active}}\n"
+           "size: {{.Size}}\nreclaimable: {{.Reclaimable}}\n")
+    _GO_TYPES = {"Images": "Images", "Containers": "Containers",
+                 "Local Volumes": "Volumes", "Build Cache": "Builder"}
+
+    def __init__(self, kind, total, active, size, reclaimable):
+        self.kind = kind
+        self.GO_TYPE = f"*formatter.diskUsage{self._GO_TYPES[kind]}Context"
+        self.counts = (total, active)
+        self.size = size
+        self.reclaimable = reclaimable
+
+    def Type(self):  # noqa: N802 - docker's field names
+        return self.kind
+
+    def TotalCount(self):  # noqa: N802
+        return str(self.counts[0])
+
+    def Active(self):  # noqa: N802
+        return str(self.counts[1])
+
+    def Size(self):  # noqa: N802
+        return human_size(self.size)
+
+    def Reclaimable(self):  # noqa: N802
+        text = human_size(self.reclaimable)
+        if self.kind != "Build Cache" and self.size > 0:
+            text += f" ({self.reclaimable * 100 // self.size}%)"
+        return text
+
+
 def disk_usage_rows(usage):
-    """Return the ``system df`` summary table: one row per kind."""
+    """Return the ``system df`` rows: a DiskUsageTypeContext per kind."""
     images = usage.get("Images") or []
     containers = usage.get("Containers") or []
     volumes = usage.get("Volumes") or []
@@ -8487,15 +8563,14 @@ def disk_usage_rows(usage):
                for image in images if image.get("Containers")
                and image.get("Size", -1) != -1
                and image.get("SharedSize", -1) != -1)
-    rows = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-            _usage_row("Images", len(images),
-                       sum(1 for i in images if i.get("Containers")),
-                       total, total - used)]
+    rows = [DiskUsageTypeContext(
+        "Images", len(images), sum(1 for i in images if i.get("Containers")),
+        total, total - used)]
 
     active = [c for c in containers
               if c.get("State") in ("running", "paused")]
     written = sum(c.get("SizeRw") or 0 for c in containers)
-    rows.append(_usage_row(
+    rows.append(DiskUsageTypeContext(
         "Containers", len(containers), len(active), written,
         written - sum(c.get("SizeRw") or 0 for c in active)))
 
@@ -8506,87 +8581,230 @@ def disk_usage_rows(usage):
     def volume_links(volume):
         return (volume.get("UsageData") or {}).get("RefCount", 0)
 
-    rows.append(_usage_row(
+    rows.append(DiskUsageTypeContext(
         "Local Volumes", len(volumes),
         sum(1 for v in volumes if volume_links(v) > 0),
         sum(volume_size(v) for v in volumes),
         sum(volume_size(v) for v in volumes if volume_links(v) <= 0)))
 
-    rows.append(_usage_row(
+    rows.append(DiskUsageTypeContext(
         "Build Cache", len(cache), sum(1 for c in cache if c.get("InUse")),
         sum(c.get("Size") or 0 for c in cache if not c.get("Shared")),
         sum(c.get("Size") or 0 for c in cache
-            if not c.get("Shared") and not c.get("InUse")),
-        percent=False))
+            if not c.get("Shared") and not c.get("InUse"))))
     return rows
 
 
-def _usage_row(kind, total, active, size, reclaimable, percent=True):
-    text = human_size(reclaimable)
-    if percent and size > 0:
-        text += f" ({reclaimable * 100 // size}%)"
-    return [kind, str(total), str(active), human_size(size), text]
+class VolumeContext(FormatContext):
+    """A volume as docker's templates see it (``system df -v``)."""
+
+    GO_TYPE = "*formatter.volumeContext"
+    FIELDS = ("Availability", "Driver", "Group", "Labels", "Links",
+              "Mountpoint", "Name", "Scope", "Size", "Status")
+    METHODS = {"Label": 1}
+    HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+               "Mountpoint": "MOUNTPOINT", "Labels": "LABELS",
+               "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
+               "Availability": "AVAILABILITY", "Status": "STATUS"}
+    TABLE = "table {{.Name}}\t{{.Links}}\t{{.Size}}"
+
+    def __init__(self, volume):
+        self.volume = volume
+
+    def Name(self):  # noqa: N802 - docker's field names
+        return self.volume.get("Name") or ""
+
+    def Driver(self):  # noqa: N802
+        return self.volume.get("Driver") or ""
+
+    def Scope(self):  # noqa: N802
+        return self.volume.get("Scope") or ""
+
+    def Mountpoint(self):  # noqa: N802
+        return self.volume.get("Mountpoint") or ""
+
+    def Labels(self):  # noqa: N802
+        # Docker walks a Go map (any order); sorted reads better.
+        labels = self.volume.get("Labels") or {}
+        return ",".join(f"{key}={labels[key]}" for key in sorted(labels))
+
+    def Label(self, name):  # noqa: N802
+        return (self.volume.get("Labels") or {}).get(go_format(name), "")
+
+    def Links(self):  # noqa: N802
+        data = self.volume.get("UsageData")
+        return "N/A" if data is None else str(data.get("RefCount", 0))
+
+    def Size(self):  # noqa: N802
+        data = self.volume.get("UsageData")
+        return "N/A" if data is None else human_size(data.get("Size", 0))
+
+    def _cluster(self, field):
+        options = self.volume.get("ClusterVolume")
+        return "N/A" if not options else field(options)
+
+    def Group(self):  # noqa: N802
+        return self._cluster(lambda v: (v.get("Spec") or {}).get("Group")
+                             or "")
+
+    def Availability(self):  # noqa: N802
+        return self._cluster(lambda v: (v.get("Spec") or {}).get(
+            "Availability") or "")
+
+    def Status(self):  # noqa: N802
+        def status(options):
+            if not (options.get("Info") or {}).get("VolumeID"):
+                return "pending creation"
+            nodes = len(options.get("PublishStatus") or [])
+            return {0: "created", 1: "in use (1 node)"}.get(
+                nodes, f"in use ({nodes} nodes)")
+        return self._cluster(status)
 
 
-def disk_usage_verbose(usage):
-    """Return ``system df -v``: images, containers, volumes, build cache."""
-    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE",
-             "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"]]
-    for image in usage.get("Images") or []:
-        repository, tag = "<none>", "<none>"
-        tags = [t for t in image.get("RepoTags") or []
-                if t != "<none>:<none>"]
-        if tags:
-            repository, tag = split_repository_tag(tags[0])
-            repository = parse_reference(repository).familiar()
-        size, shared = image.get("Size") or 0, image.get("SharedSize", -1)
-        rows.append([
-            repository, tag, _short_id(image.get("Id") or ""),
-            ago(image.get("Created") or 0), human_size(size, 3),
-            human_size(shared) if shared != -1 else "N/A",
-            human_size(size - shared) if shared != -1 else "N/A",
-            str(image.get("Containers", 0))])
-    parts = ["Images space usage:\n\n" + format_table(rows)]
+class BuildCacheContext(FormatContext):
+    """A build cache record as docker's templates see it."""
 
-    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE",
-             "CREATED", "STATUS", "NAMES"]]
-    for container in usage.get("Containers") or []:
-        row = ContainerContext(dict(container, SizeRootFs=0))
-        local = sum(1 for mount in container.get("Mounts") or []
-                    if mount.get("Driver") == "local")
-        rows.append([row.ID(), row.Image(), row.Command(), str(local),
-                     row.Size(), row.RunningFor(), row.Status(),
-                     row.Names()])
-    parts.append("\nContainers space usage:\n\n" + format_table(rows))
+    GO_TYPE = "*formatter.buildCacheContext"
+    FIELDS = ("CacheType", "CreatedAt", "CreatedSince", "Description", "ID",
+              "InUse", "LastUsedAt", "LastUsedSince", "Parent", "Shared",
+              "Size", "UsageCount")
+    HEADERS = {"ID": "CACHE ID", "Parent": "PARENT",
+               "CacheType": "CACHE TYPE", "Size": "SIZE",
+               "CreatedSince": "CREATED", "LastUsedSince": "LAST USED",
+               "UsageCount": "USAGE", "InUse": "IN USE", "Shared": "SHARED",
+               "Description": "DESCRIPTION"}
+    TABLE = ("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}"
+             "\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}")
 
-    rows = [["VOLUME NAME", "LINKS", "SIZE"]]
-    for volume in usage.get("Volumes") or []:
-        data = volume.get("UsageData") or {}
-        size = data.get("Size", -1)
-        rows.append([volume.get("Name") or "",
-                     str(data.get("RefCount", 0)),
-                     human_size(size) if size != -1 else "N/A"])
-    parts.append("\nLocal Volumes space usage:\n\n" + format_table(rows))
+    def __init__(self, record, trunc=True):
+        self.record = record
+        self.trunc = trunc
 
-    cache = usage.get("BuildCache") or []
-    total = sum(c.get("Size") or 0 for c in cache if not c.get("Shared"))
-    rows = [["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED",
-             "USAGE", "SHARED"]]
-    for record in cache:
-        rows.append([
-            str(record.get("ID") or "")[:12], record.get("Type") or "",
-            human_size(record.get("Size") or 0),
-            ago(record.get("CreatedAt") or 0),
-            ago(record.get("LastUsedAt")) if record.get("LastUsedAt")
-            else "", str(record.get("UsageCount", 0)),
-            str(bool(record.get("Shared"))).lower()])
-    parts.append(f"\nBuild cache usage: {human_size(total)}\n\n"
-                 + format_table(rows))
-    return "".join(parts)
+    def ID(self):  # noqa: N802 - docker's field names
+        ident = str(self.record.get("ID") or "")
+        ident = truncate_id(ident) if self.trunc else ident
+        return ident + "*" if self.record.get("InUse") else ident
+
+    def Parent(self):  # noqa: N802
+        parent = ", ".join(self.record.get("Parents") or [])
+        return truncate_id(parent) if self.trunc else parent
+
+    def CacheType(self):  # noqa: N802
+        return self.record.get("Type") or ""
+
+    def Description(self):  # noqa: N802
+        return self.record.get("Description") or ""
+
+    def Size(self):  # noqa: N802
+        return human_size(self.record.get("Size") or 0, 3)
+
+    def CreatedAt(self):  # noqa: N802
+        return _go_time_text(self.record.get("CreatedAt"))
+
+    def CreatedSince(self):  # noqa: N802
+        return ago(parse_rfc3339(self.record.get("CreatedAt") or "") or 0)
+
+    def LastUsedAt(self):  # noqa: N802
+        return _go_time_text(self.record.get("LastUsedAt"))
+
+    def LastUsedSince(self):  # noqa: N802
+        used = parse_rfc3339(self.record.get("LastUsedAt") or "")
+        return ago(used) if used else ""
+
+    def UsageCount(self):  # noqa: N802
+        return str(self.record.get("UsageCount") or 0)
+
+    def InUse(self):  # noqa: N802
+        return str(bool(self.record.get("InUse"))).lower()
+
+    def Shared(self):  # noqa: N802
+        return str(bool(self.record.get("Shared"))).lower()
 
 
-def _short_id(ident):
-    return ident.partition(":")[2][:12] if ":" in ident else ident[:12]
+def _go_time_text(text):
+    """Return an RFC 3339 time as Go's Time.String prints a parsed one."""
+    match = re.fullmatch(r"(\S+)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\S+)",
+                         text or "")
+    if not match:
+        return ""
+    day, clock, fraction, zone = match.groups()
+    fraction = (fraction or "").rstrip("0").rstrip(".")
+    if zone == "Z":
+        return f"{day} {clock}{fraction} +0000 UTC"
+    offset = zone.replace(":", "")
+    return f"{day} {clock}{fraction} {offset} {offset}"
+
+
+class DiskUsageContext(FormatContext):
+    """What ``system df -v --format`` runs over: four lists of contexts.
+
+    Args:
+        usage: the engine's disk usage answer.
+        trunc: shorten IDs as the tables do (docker does for ``table``).
+    """
+
+    GO_TYPE = "*formatter.diskUsageContext"
+    FIELDS = ("Images", "Containers", "Volumes", "BuildCache")
+
+    def __init__(self, usage, trunc=True):
+        self.images = []
+        for image in usage.get("Images") or []:
+            repository, tag = "<none>", "<none>"
+            tags = [t for t in image.get("RepoTags") or []
+                    if t != "<none>:<none>"]
+            if tags:  # only the first tag shows
+                repository, tag = split_repository_tag(tags[0])
+                repository = parse_reference(repository).familiar()
+            self.images.append(ImageContext(image, repository, tag, "",
+                                            trunc))
+        # The virtual size is left out, as docker leaves it.
+        self.containers = [ContainerContext(dict(c, SizeRootFs=0), trunc)
+                           for c in usage.get("Containers") or []]
+        self.volumes = [VolumeContext(volume)
+                        for volume in usage.get("Volumes") or []]
+        cache = sorted(usage.get("BuildCache") or [], key=lambda c: (
+            parse_rfc3339(c.get("LastUsedAt") or "") or 0,
+            str(c.get("ID"))))
+        self.cache = [BuildCacheContext(record, trunc) for record in cache]
+        self.cache_size = sum(c.get("Size") or 0 for c in cache
+                              if not c.get("Shared"))
+
+    def Images(self):  # noqa: N802 - docker's field names
+        return self.images
+
+    def Containers(self):  # noqa: N802
+        return self.containers
+
+    def Volumes(self):  # noqa: N802
+        return self.volumes
+
+    def BuildCache(self):  # noqa: N802
+        return self.cache
+
+    def to_json(self):
+        return {name: getattr(self, name)() for name in self.FIELDS}
+
+    def tables(self):
+        """Return ``system df -v``: images, containers, volumes, cache."""
+        return "".join((
+            "Images space usage:\n\n",
+            table_text(_DF_IMAGE_TABLE, self.images, ImageContext),
+            "\nContainers space usage:\n\n",
+            table_text(_DF_CONTAINER_TABLE, self.containers,
+                       ContainerContext),
+            "\nLocal Volumes space usage:\n\n",
+            table_text(VolumeContext.TABLE, self.volumes, VolumeContext),
+            f"\nBuild cache usage: {human_size(self.cache_size)}\n\n",
+            table_text(BuildCacheContext.TABLE, self.cache,
+                       BuildCacheContext)))
+
+
+_DF_IMAGE_TABLE = ("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t"
+                   "{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t"
+                   "{{.UniqueSize}}\t{{.Containers}}")
+_DF_CONTAINER_TABLE = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t"
+                       "{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t"
+                       "{{.Status}}\t{{.Names}}")
 
 
 def format_rows(title, rows, width, indent=" "):
