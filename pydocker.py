@@ -7953,21 +7953,22 @@ class DockerCli:
         limit = flags.int(["-limit"], 0, "Max number of search results")
         no_trunc = flags.bool(["-no-trunc"], False,
                               "Don't truncate output")
+        template = flags.string(["-format"], "", "Pretty-print search "
+                                "using a Go template")
         self.parse(flags, args, exactly=1)
         term = flags.args[0]
         auth = self.config.resolve_auth(search_registry(term))
         results = self.client.search(term, limit.value,
                                      parse_filters(filters.value), auth)
-        table = [["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]]
-        for result in results if isinstance(results, list) else []:
-            description = " ".join(str(result.get("description") or "")
-                                   .replace("\r", "\n").split("\n"))
-            if not no_trunc.value:
-                description = ellipsis(description, 45)
-            table.append([str(result.get("name") or ""), description,
-                          str(result.get("star_count") or 0),
-                          "[OK]" if result.get("is_official") else ""])
-        self.stdout.write(format_table(table).encode("utf-8", "replace"))
+        rows = [SearchContext(result, not no_trunc.value) for result in
+                (results if isinstance(results, list) else [])
+                if isinstance(result, dict)]
+        text = template.value or "table"
+        if text == "table":
+            self.write_table(SearchContext.TABLE, rows, SearchContext)
+        else:
+            self.write_formatted(text, rows, SearchContext,
+                                 table=SearchContext.TABLE)
         return 0
 
     def cmd_events(self, *args):
@@ -8336,6 +8337,44 @@ def search_registry(term):
     if slash and (first == "localhost" or "." in first or ":" in first):
         return first
     return HUB_KEY
+
+
+class SearchContext(FormatContext):
+    """One ``search`` result as docker's templates see it."""
+
+    GO_TYPE = "*registry.searchContext"
+    FIELDS = ("Description", "IsOfficial", "Name", "StarCount")
+    HEADERS = {"Name": "NAME", "Description": "DESCRIPTION",
+               "StarCount": "STARS", "IsOfficial": "OFFICIAL"}
+    TABLE = ("table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t"
+             "{{.IsOfficial}}")
+
+    def __init__(self, result, trunc=True):
+        self.result = result
+        self.trunc = trunc
+        self.json = False
+
+    def Name(self):  # noqa: N802 - docker's field names
+        return str(self.result.get("name") or "")
+
+    def Description(self):  # noqa: N802
+        text = str(self.result.get("description") or "")
+        text = text.replace("\n", " ").replace("\r", " ")
+        return ellipsis(text, 45) if self.trunc else text
+
+    def StarCount(self):  # noqa: N802
+        return str(self.result.get("star_count") or 0)
+
+    def IsOfficial(self):  # noqa: N802
+        # Docker's JSON says true/false where its table says [OK].
+        official = bool(self.result.get("is_official"))
+        if self.json:
+            return str(official).lower()
+        return "[OK]" if official else ""
+
+    def to_json(self):
+        self.json = True  # as docker's, it stays so for the next fields
+        return super().to_json()
 
 
 _GO_DURATION = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
