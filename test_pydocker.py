@@ -4490,6 +4490,31 @@ class TestFakeDaemonSearch:
         assert code == 0
         assert "docker cuts it short across lines" in out.decode()
 
+    @pytest.mark.parametrize("args", [
+        ["--format", "{{json .}}"], ["--format", "json", "--no-trunc"],
+        ["--format", "table"], ["--format", "{{.Name}}: {{.IsOfficial}} "
+                                "{{.StarCount}} {{.Description}}"],
+        ["--format", "table {{.Name}}\\t{{.IsOfficial}}"],
+        ["--format", "{{json .}} {{.IsOfficial}}"],
+        ["--format", "{{.IsAutomated}}"],
+    ], ids=lambda args: " ".join(args))
+    def test_search_format_matches_docker(self, tmp_path, fake_daemon,
+                                          args):
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("DOCKER_")}
+        env.update(DOCKER_HOST=fake_daemon.host,
+                   DOCKER_CONFIG=str(tmp_path / "cfg"))
+        done = []
+        for program in ([shutil.which("docker")], [PYTHON, PYDOCKER]):
+            fake_daemon.on("GET", "/images/search",
+                           json_response(200, SEARCH_RESULTS))
+            done.append(subprocess.run(
+                [*program, "search", *args, "busybox"], env=env,
+                capture_output=True, timeout=SUBPROCESS_TIMEOUT))
+        theirs, ours = done
+        assert (ours.returncode, text(ours.stdout), text(ours.stderr)) == (
+            theirs.returncode, text(theirs.stdout), text(theirs.stderr))
+
     def test_search_sends_hub_credentials(self, tmp_path, fake_daemon,
                                           run_cli):
         auth = base64.b64encode(b"hubuser:hubpass").decode()
@@ -5029,6 +5054,20 @@ class TestCmdFormat:
         ["version", "--format", "{{.Server.Version}} {{.Server.Os}}"],
         ["info", "--format", "{{.ServerVersion}} {{.Driver}} {{.NCPU}} "
          "{{json .Plugins}}"],
+        ["history", "--format", "json", BUSYBOX_IMAGE],
+        ["history", "--format", "table", BUSYBOX_IMAGE],
+        ["history", "-H=false", "--format", "table", BUSYBOX_IMAGE],
+        ["history", "--no-trunc", "-H=false", "--format", "table {{.ID}}\\t"
+         "{{.CreatedAt}}\\t{{.CreatedSince}}\\t{{.Size}}", BUSYBOX_IMAGE],
+        ["history", "-q", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Comment}}",
+         BUSYBOX_IMAGE],
+        ["system", "df", "--format", "{{json .}}"],
+        ["system", "df", "--format", "table {{.Type}}\\t{{.TotalCount}}\\t"
+         "{{.Active}}"],
+        ["system", "df", "--format", "raw"],
+        ["system", "df", "-v", "--format", "json"],
+        ["system", "df", "-v", "--format", "{{range .Containers}}{{.Names}}"
+         " {{.ID}} {{.Size}}\n{{end}}{{len .Images}}"],
     ], ids=lambda args: " ".join(args))
     def test_format_matches_docker(self, engine, env, objects, args):
         if any(arg.startswith("table") for arg in args) \
@@ -5058,8 +5097,21 @@ class TestCmdFormat:
         (["inspect", "-f", "{{.State.Health.Status}}", "pytest-fmt-exited"],
          'template parsing error: template: :1:8: executing "" at '
          '<.State.Health.Status>: map has no entry for key "Health"'),
+        (["history", "--format", "{{.Nope}}", BUSYBOX_IMAGE],
+         'template parsing error: template: :1:2: executing "" at <.Nope>: '
+         "can't evaluate field Nope in type *image.historyContext"),
+        (["system", "df", "--format", "{{.Nope}}"], "template parsing "
+         'error: template: :1:2: executing "" at <.Nope>: can\'t evaluate '
+         "field Nope in type *formatter.diskUsageImagesContext"),
+        (["system", "df", "-v", "--format", "{{.Type}}"], 'template: :1:2: '
+         'executing "" at <.Type>: can\'t evaluate field Type in type '
+         "*formatter.diskUsageContext"),
+        (["stats", "--no-stream", "--format", "{{.ID"], "template parsing "
+         "error: template: :1: unclosed action"),
     ], ids=["ps-missing-field", "ps-unclosed", "images-unknown-function",
-            "inspect-missing-key"])
+            "inspect-missing-key", "history-missing-field",
+            "df-missing-field", "df-verbose-missing-field",
+            "stats-unclosed"])
     def test_template_error_is_one_line_exit_1(self, engine, env, objects,
                                                args, message):
         ours = run_pydocker(env, *args)
@@ -5757,6 +5809,46 @@ class TestCmdEvents:
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+    @pytest.fixture(scope="class")
+    def window(self, engine, busybox_image):
+        """Run and remove a container; return the events' arguments."""
+        since = time.time() - 1
+        engine.docker("run", "--name", "pytest-events-fmt", "--network",
+                      "none", "--label", "tier=<db> & co", busybox_image,
+                      "true")
+        engine.docker("rm", "pytest-events-fmt")
+        return ["--since", f"{since:.3f}", "--until", f"{time.time() + 1:.3f}",
+                "--filter", "container=pytest-events-fmt"]
+
+    @pytest.mark.parametrize("template", [
+        "{{json .}}", "json", "{{json .Actor}}",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Time}} "
+        "{{.TimeNano}} {{.Scope}}",
+        "{{.ID}}|{{.Status}}|{{.From}}|{{.Actor.ID}}",
+        "{{.}}", "{{.Actor}} {{.Actor.Attributes.nope}} "
+        '{{index .Actor.Attributes "tier"}} {{len .Actor.Attributes}}',
+        "table {{.Action}}\\t{{.Type}}",
+        '  {{printf "%s %v" .Action .Actor.Attributes.nope}}  ',
+    ])
+    def test_events_format_matches_docker(self, engine, env, window,
+                                          template):
+        args = ["events", *window, "--format", template]
+        done = run_pydocker(env, *args)
+        assert done.returncode == 0, text(done.stderr)
+        assert len(done.stdout.splitlines()) >= 4  # create ... destroy
+        assert done.stdout == engine.docker(*args).stdout
+
+    @pytest.mark.parametrize("template", ["{{.id}}", "{{.Actor.Nope}}",
+                                          "{{.Type"])
+    def test_events_bad_format_exits_64_before_any_event(
+            self, engine, env, template):
+        done = run_pydocker(env, "events", "--format", template)
+        theirs = engine.docker("events", "--format", template, check=False)
+        assert (done.returncode, theirs.returncode) == (64, 64)
+        assert done.stdout == b""
+        assert text(done.stderr) == text(theirs.stderr)
+        assert text(done.stderr).startswith("Error parsing format: template")
 
     def test_bad_since_is_one_line(self, env):
         done = run_pydocker(env, "events", "--since", "yesterday-ish")
@@ -6507,6 +6599,50 @@ class TestCmdStats:
                 "0B / 0B", "0B / 0B", "0"]
         finally:
             engine.docker("rm", "-f", "pytest-stats-created", check=False)
+
+    @pytest.mark.parametrize("args", [
+        ["--format", "{{.Container}} {{.Name}} {{.ID}}"],
+        ["--no-trunc", "--format", "table {{.ID}}\\t{{.Container}}\\t"
+         "{{.Name}}"],
+        ["--format", "table"],
+    ], ids=["fields", "table-no-trunc", "table"])
+    def test_stats_format_matches_docker(self, engine, env, sleepers, args):
+        first, second = sleepers("a", "b")
+        short = text(engine.docker("inspect", "--format", "{{.Id}}",
+                                   second).stdout)[:6]
+        args = ["stats", "--no-stream", *args, first, short]
+        done = run_pydocker(env, *args)
+        assert done.returncode == 0, text(done.stderr)
+        theirs = engine.docker(*args)
+        ours = text(done.stdout).splitlines()
+        if args[-3] == "table":  # the usage in each row changes
+            assert ours[0] == text(theirs.stdout).splitlines()[0]
+            assert [line.split()[:2] for line in ours[1:]] == [
+                line.split()[:2]
+                for line in text(theirs.stdout).splitlines()[1:]]
+            return
+        assert ours == text(theirs.stdout).splitlines()
+        assert short in ours[-1].split()  # .Container: as named
+
+    def test_stats_json_and_config_format(self, engine, env, config_dir,
+                                          sleepers):
+        (name,) = sleepers("j")
+        done = run_pydocker(env, "stats", "--no-stream", "--format", "json",
+                            name)
+        assert done.returncode == 0, text(done.stderr)
+        ours = json.loads(done.stdout)
+        theirs = json.loads(engine.docker("stats", "--no-stream", "--format",
+                                          "json", name).stdout)
+        assert sorted(ours) == sorted(theirs) == [
+            "BlockIO", "CPUPerc", "Container", "ID", "MemPerc", "MemUsage",
+            "Name", "NetIO", "PIDs"]
+        stable = ("Container", "ID", "Name", "PIDs", "NetIO")
+        assert {key: ours[key] for key in stable} == {
+            key: theirs[key] for key in stable}
+        (config_dir / "config.json").write_text(json.dumps({
+            "statsFormat": "{{.Name}}={{.Container}}"}))
+        done = run_pydocker(env, "stats", "--no-stream", name)
+        assert text(done.stdout) == f"{name}={name}\n"
 
     def test_stats_missing_container(self, env, sleepers):
         (name,) = sleepers("st")
