@@ -5215,6 +5215,27 @@ class TestLibrary:
         assert sorted(map(tuple, report["logs"])) == [
             (1, "out\n"), (2, "err\n")]
 
+    def test_readme_library_example_runs(self, engine, config_dir,
+                                         test_image):
+        with open(os.path.join(HERE, "README.md"), encoding="utf-8") as file:
+            readme = file.read()
+        section = readme.split("## Use it as a library", 1)[1]
+        code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+        assert code.count('"busybox:latest"') == 2
+        # No internet here: the same calls, with an image that the
+        # suite's registry serves.
+        code = code.replace('"busybox:latest"', repr(test_image.name_plain))
+        before = engine.docker("ps", "-aq").stdout
+        done = subprocess.run(
+            [PYTHON, "-c", code], cwd=str(config_dir),
+            env=pydocker_env(engine, config_dir, PYTHONPATH=HERE),
+            capture_output=True, timeout=120, check=False)
+        assert done.returncode == 0, text(done.stderr)
+        lines = text(done.stdout).splitlines()
+        assert lines[-2].startswith("Status: ")
+        assert lines[-1] == "1 b'hello\\n'"
+        assert engine.docker("ps", "-aq").stdout == before  # removed
+
     def test_python_m_pydocker_runs_the_command_line(self, engine,
                                                      config_dir):
         env = pydocker_env(engine, config_dir, PYTHONPATH=HERE)
