@@ -6447,7 +6447,7 @@ class DockerCli:
         table = (ImageContext.DIGEST_TABLE if digests.value
                  else ImageContext.TABLE)
         if text and text != "table":
-            self.write_formatted(text, rows, table=table)
+            self.write_formatted(text, rows, ImageContext, table)
             return 0
         self.write_table(table, rows, ImageContext)
         return 0
@@ -6511,8 +6511,8 @@ class DockerCli:
                 self.out(row.ID())
             return 0
         if custom:
-            self.write_formatted(text, rows, table=table,
-                                 prefixes=_PS_TEMPLATE_PREFIXES)
+            self.write_formatted(text, rows, ContainerContext, table,
+                                 _PS_TEMPLATE_PREFIXES)
             return 0
         self.write_table(table, rows, ContainerContext)
         return 0
@@ -7896,7 +7896,7 @@ class DockerCli:
         table = (HistoryContext.TABLE if human.value
                  else HistoryContext.PLAIN_TABLE)
         if text != "table":
-            self.write_formatted(text, rows, table=table)
+            self.write_formatted(text, rows, HistoryContext, table)
             return 0
         self.write_table(table, rows, HistoryContext)
         return 0

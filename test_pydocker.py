@@ -5031,6 +5031,10 @@ class TestCmdFormat:
          "{{.Containers}}\\t{{.VirtualSize}}\\t{{.SharedSize}}"],
         ["images", "--digests"],
         ["images", "pytest/fmt"],
+        ["images", "pytest/none", "--format", "table {{.ID}}\\t"
+         "{{.CreatedSince}}"],
+        ["ps", "--filter", "name=pytest-none", "--format", "table {{.ID}}"
+         "\\t{{.RunningFor}}"],
         ["images", "-a", "--filter", "reference=pytest/*",
          "--format", "{{.Repository}}"],
         ["inspect", "-f", "{{.State.ExitCode}}", "pytest-fmt-exited"],
