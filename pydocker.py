@@ -9175,8 +9175,8 @@ class ImageContext(FormatContext):
         return self.digest
 
     def CreatedSince(self):  # noqa: N802
-        created = self.image.get("Created") or 0
-        return ago(created) if created else "N/A"
+        # Unlike history, docker shows a zero time as "56 years ago".
+        return ago(self.image.get("Created") or 0)
 
     def CreatedAt(self):  # noqa: N802
         return go_time_string(self.image.get("Created") or 0)

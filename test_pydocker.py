@@ -13,6 +13,7 @@ auth and config, fake-daemon faults, then commands against the engine.
 
 import base64
 import fcntl
+import hashlib
 import http.client
 import http.server
 import io
@@ -5123,6 +5124,39 @@ class TestCmdFormat:
         assert text(ours.stderr) == message + "\n"
         theirs = engine.docker(*args, check=False)
         assert text(theirs.stderr) == message + "\n"
+
+    def test_image_made_in_1970(self, engine, env):
+        """A zero creation time: N/A in history, 56 years ago in images."""
+        layer = _tar_bytes(lambda archive: _add_file(archive, "f", b"x"))
+        config = json.dumps({
+            "architecture": "amd64", "os": "linux",
+            "created": "1970-01-01T00:00:00Z",
+            "config": {"Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [
+                "sha256:" + hashlib.sha256(layer).hexdigest()]},
+            "history": [{"created": "1970-01-01T00:00:00Z",
+                         "created_by": "pytest"}]}).encode()
+        config_name = hashlib.sha256(config).hexdigest() + ".json"
+        manifest = json.dumps([{"Config": config_name,
+                                "RepoTags": ["pytest/epoch:zero"],
+                                "Layers": ["layer.tar"]}]).encode()
+
+        def add_members(archive):
+            _add_file(archive, "layer.tar", layer)
+            _add_file(archive, config_name, config)
+            _add_file(archive, "manifest.json", manifest)
+
+        engine.docker("load", input=_tar_bytes(add_members))
+        try:
+            for args in (["images", "pytest/epoch"],
+                         ["history", "pytest/epoch:zero"],
+                         ["history", "-H=false", "--format", "json",
+                          "pytest/epoch:zero"]):
+                assert_same_output(engine, env, args)
+            assert " N/A " in run_pydocker(
+                env, "history", "pytest/epoch:zero").stdout.decode()
+        finally:
+            engine.docker("rmi", "pytest/epoch:zero", check=False)
 
     def test_ps_format_from_config(self, engine, env, config_dir, objects):
         (config_dir / "config.json").write_text(json.dumps({
