@@ -2745,6 +2745,9 @@ class FormatContext:
     FIELDS = ()
     METHODS = {}
     HEADERS = {}
+    # Docker's contexts marshal themselves with json.Marshal, which
+    # escapes <, > and &; plain engine structs (events) do not.
+    ESCAPE_HTML = True
 
     def field(self, name, args):
         """Return the value of field ``name`` called with ``args``.
@@ -2773,6 +2776,11 @@ class FormatContext:
         """Return every field, as docker's ``{{json .}}`` shows them."""
         self.used.update(self.FIELDS)
         return {name: getattr(self, name)() for name in sorted(self.FIELDS)}
+
+    def go_string(self):
+        """Return the context as Go's ``%v`` prints a pointer to it."""
+        return "&{" + " ".join(go_format(value) for value
+                               in self.to_json().values()) + "}"
 
     @classmethod
     def header(cls):
@@ -3089,6 +3097,8 @@ class _Execution:
         if has_final:
             values.append(final)
         _check_arguments(name, params, values)
+        # A missing map key reaches a function as Go's nil interface.
+        values = [None if value is NO_VALUE else value for value in values]
         try:
             return function(*values)
         except _ExecError as error:
@@ -3126,6 +3136,8 @@ def _check_arguments(name, params, values):
                          f"got {len(values)}")
     for index, value in enumerate(values):
         kind = fixed[index] if index < len(fixed) else params[-1][3:]
+        if value is NO_VALUE and kind != "any":
+            raise _ExecError(f"invalid value; expected {kind}")
         if kind == "string" and not isinstance(value, str):
             raise _ExecError("wrong type for value; expected string; got "
                              f"{go_type(value)}")
@@ -3176,8 +3188,7 @@ def go_format(value):
         return "map[" + " ".join(f"{key}:{go_format(value[key])}"
                                  for key in sorted(value)) + "]"
     if isinstance(value, FormatContext):
-        return "&{" + " ".join(go_format(item) for item
-                               in value.to_json().values()) + "}"
+        return value.go_string()
     return str(value)
 
 
@@ -3231,7 +3242,7 @@ def go_json(value, escape_html=False):
     text = json.dumps(plain(value), ensure_ascii=False,
                       separators=(",", ":"))
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
-    if escape_html or isinstance(value, FormatContext):
+    if escape_html or getattr(value, "ESCAPE_HTML", False):
         text = (text.replace("<", "\\u003c").replace(">", "\\u003e")
                 .replace("&", "\\u0026"))
     return text
@@ -3268,6 +3279,8 @@ def _go_eq(first, *others):
 
 
 def _go_len(value):
+    if value is None:  # reflect's words for Go's nil interface
+        raise _ExecError("reflect: call of reflect.Value.Type on zero Value")
     if isinstance(value, str):
         return len(value.encode("utf-8"))
     if isinstance(value, (list, tuple, dict)):
@@ -3276,6 +3289,8 @@ def _go_len(value):
 
 
 def _go_index(item, *keys):
+    if item is None:
+        raise _ExecError("index of untyped nil")
     for key in keys:
         if isinstance(item, dict):
             zero = getattr(item, "zero", NO_VALUE)
@@ -3381,6 +3396,8 @@ def go_sprintf(layout, *values):
 
 def _format_verb(letter, flags, width, precision, value):
     """Return one ``%``-verb applied to ``value``."""
+    if value is None and letter != "v":
+        return f"%!{letter}(<nil>)"
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if letter in "dxXob" and isinstance(value, int) and number:
         base = {"d": "d", "x": "x", "X": "X", "o": "o", "b": "b"}[letter]
@@ -6039,6 +6056,56 @@ def render_format(template, item, out, prefixes=None):
         raise TemplateError(prefix + str(error)) from None
 
 
+def format_items(text, items, context=None, table=None, prefixes=None):
+    """Return ``items`` rendered through a ``--format`` value.
+
+    Args:
+        text: the --format value: a Go template, ``json`` (one JSON
+            object a line), or ``table`` and a template (aligned
+            columns under a header line).
+        items: FormatContext objects or dicts, one template run each.
+        context: the FormatContext class whose HEADERS title a table's
+            columns (default: the items' class); without one, titles
+            are derived from field names (``CreatedSince`` is
+            ``CREATED SINCE``).
+        table: the format that ``table`` alone stands for.
+        prefixes: the (parse, execute) error prefixes; by default
+            ``template parsing error: `` for both.
+
+    Raises:
+        TemplateError: the template does not parse or execute.
+    """
+    template, is_table = compile_format(text, table, prefixes)
+    out = []
+    for item in items:
+        render_format(template, item, out, prefixes)
+        out.append("\n")
+    if not is_table:
+        return "".join(out)
+    if context is None and items and isinstance(items[0], FormatContext):
+        context = type(items[0])
+    titles = []
+    try:
+        template.render_into(titles, context.header() if context
+                             else _HeaderContext({}), header=True)
+    except TemplateError:
+        pass  # docker prints what rendered before the failure
+    return tabwrite("".join(titles) + "\n" + "".join(out))
+
+
+def table_text(table, rows, context):
+    """Return a default table, read straight from each row's fields.
+
+    ``table`` is a format made of plain fields (``table {{.A}}\t
+    {{.B}}``); ``context`` is the rows' FormatContext class, whose
+    HEADERS title the columns.
+    """
+    names = re.findall(r"{{\.(\w+)}}", table)
+    lines = [[context.HEADERS.get(name, name) for name in names]]
+    lines += [[str(row.field(name, [])) for name in names] for row in rows]
+    return format_table(lines)
+
+
 # How docker prefixes template errors: images, history and most commands;
 # ps words parse and execution failures apart.
 _TEMPLATE_PREFIXES = ("template parsing error: ",) * 2
@@ -6104,44 +6171,17 @@ class DockerCli:
         self.stderr.write((text + "\n").encode("utf-8", "replace"))
         self.stderr.flush()
 
-    def write_formatted(self, text, items, header=None, table=None,
+    def write_formatted(self, text, items, context=None, table=None,
                         prefixes=None):
         """Write ``items`` through a ``--format`` value, as docker does.
 
-        Args:
-            text: the --format value: a Go template, ``json`` (one JSON
-                object a line), or ``table`` and a template (aligned
-                columns under a header line).
-            items: FormatContext objects or dicts, one template run each.
-            header: column titles by field name for ``table``; default:
-                the items' HEADERS, else titles derived from field names
-                (``CreatedSince`` is ``CREATED SINCE``).
-            table: the format that ``table`` alone stands for.
-            prefixes: the (parse, execute) error prefixes; by default
-                ``template parsing error: `` for both.
+        See ``format_items`` for the arguments.
 
         Raises:
             TemplateError: the template does not parse or execute.
         """
-        template, is_table = compile_format(text, table, prefixes)
-        out = []
-        for item in items:
-            render_format(template, item, out, prefixes)
-            out.append("\n")
-        if is_table:
-            if header is None:
-                header = (type(items[0]).HEADERS if items
-                          and isinstance(items[0], FormatContext) else {})
-            titles = []
-            methods = (type(items[0]).METHODS if items and isinstance(
-                items[0], FormatContext) else ())
-            try:
-                template.render_into(titles, _HeaderContext(header, methods),
-                                     header=True)
-            except TemplateError:
-                pass  # docker prints what rendered before the failure
-            out = [tabwrite("".join(titles) + "\n" + "".join(out))]
-        self.stdout.write("".join(out).encode("utf-8", "replace"))
+        self.stdout.write(format_items(text, items, context, table,
+                                       prefixes).encode("utf-8", "replace"))
         self.stdout.flush()
 
     # Dispatch --------------------------------------------------------------
@@ -6407,7 +6447,7 @@ class DockerCli:
         table = (ImageContext.DIGEST_TABLE if digests.value
                  else ImageContext.TABLE)
         if text and text != "table":
-            self.write_formatted(text, rows, table=table)
+            self.write_formatted(text, rows, ImageContext, table)
             return 0
         self.write_table(table, rows, ImageContext)
         return 0
@@ -6415,16 +6455,12 @@ class DockerCli:
     def write_table(self, table, rows, context):
         """Write a default table without the template engine.
 
-        ``table`` is a format made of plain fields (``table {{.A}}\t
-        {{.B}}``), read straight from each row, a ``context`` (a
-        FormatContext class): a listing without --format compiles no
+        See ``table_text``: a listing without --format compiles no
         template.
         """
-        names = re.findall(r"{{\.(\w+)}}", table)
-        lines = [[context.HEADERS.get(name, name) for name in names]]
-        lines += [[str(row.field(name, [])) for name in names]
-                  for row in rows]
-        self.stdout.write(format_table(lines).encode("utf-8", "replace"))
+        self.stdout.write(table_text(table, rows, context).encode(
+            "utf-8", "replace"))
+        self.stdout.flush()
 
     def cmd_ps(self, *args):
         """List containers as a table, their IDs, or through --format."""
@@ -6475,8 +6511,8 @@ class DockerCli:
                 self.out(row.ID())
             return 0
         if custom:
-            self.write_formatted(text, rows, table=table,
-                                 prefixes=_PS_TEMPLATE_PREFIXES)
+            self.write_formatted(text, rows, ContainerContext, table,
+                                 _PS_TEMPLATE_PREFIXES)
             return 0
         self.write_table(table, rows, ContainerContext)
         return 0
@@ -6890,22 +6926,27 @@ class DockerCli:
                                "stats and only pull the first result")
         no_trunc = flags.bool(["-no-trunc"], False,
                               "Do not truncate output")
+        template = flags.string(["-format"], "", _FORMAT_USAGE)
         names = self.parse(flags, args)
+        text = (template.value or self.config.data.get("statsFormat")
+                or "table")
+        if text != "table":
+            compile_format(text)  # a broken template fails before any work
         if not names:
             # TODO: containers started or removed while stats runs are not
             # followed (docker watches events); restart stats to see them.
-            names = [container["Id"] for container in
+            names = [truncate_id(container["Id"]) for container in
                      self.client.containers(all=show_all.value)]
         watchers = [_StatsWatcher(self.client.clone(), name,
                                   not no_stream.value) for name in names]
         try:
-            return self._show_stats(watchers, no_stream.value,
-                                     no_trunc.value)
+            return self._show_stats(watchers, no_stream.value, text,
+                                    not no_trunc.value)
         finally:
             for watcher in watchers:
                 watcher.stop()
 
-    def _show_stats(self, watchers, once, no_trunc):
+    def _show_stats(self, watchers, once, text, trunc):
         for watcher in watchers:
             watcher.start()
         for watcher in watchers:
@@ -6916,22 +6957,25 @@ class DockerCli:
         if errors:
             return 1
         if once:
-            self._write_stats(watchers, no_trunc)
+            self._write_stats(watchers, text, trunc)
             return 0
         if self.stdout_tty:
             self.stdout.write(b"\x1b[2J")  # a clean screen to draw on
         while True:
-            self._write_stats(watchers, no_trunc, redraw=self.stdout_tty)
+            self._write_stats(watchers, text, trunc,
+                              redraw=self.stdout_tty)
             if all(watcher.done for watcher in watchers):
                 return 0
             time.sleep(0.5)
 
-    def _write_stats(self, watchers, no_trunc, redraw=False):
-        rows = [["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT",
-                 "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]]
-        rows += [stats_row(watcher.sample or {}, watcher.container,
-                           no_trunc) for watcher in watchers]
-        table = format_table(rows)
+    def _write_stats(self, watchers, text, trunc, redraw=False):
+        rows = [StatsContext(watcher.sample or {}, watcher.container, trunc)
+                for watcher in watchers]
+        if text == "table":
+            table = table_text(StatsContext.TABLE, rows, StatsContext)
+        else:
+            table = format_items(text, rows, StatsContext,
+                                 table=StatsContext.TABLE)
         if redraw:
             # Home, then each line cleared to its end, then the rest of
             # the screen: a table that shrank leaves nothing behind.
@@ -7833,24 +7877,28 @@ class DockerCli:
         """Show the layers of an image and the steps that made them."""
         flags = self.flags("history", "[OPTIONS] IMAGE",
                            "Show the history of an image")
+        template = flags.string(["-format"], "", _FORMAT_USAGE)
         human = flags.bool(["H", "-human"], True, "Print sizes and dates in "
                            "human readable format")
         no_trunc = flags.bool(["-no-trunc"], False, "Don't truncate output")
         quiet = flags.bool(["q", "-quiet"], False,
                            "Only show image IDs")
         self.parse(flags, args, exactly=1)
-        name = flags.args[0]
-        layers = self.client.history(name)
-        rows = [history_row(layer, human.value, no_trunc.value)
+        layers = self.client.history(flags.args[0])
+        rows = [HistoryContext(layer, human.value, not no_trunc.value)
                 for layer in layers]
-        if quiet.value:
+        text = template.value or "table"
+        # Unlike ps and images, a template given with -q wins.
+        if quiet.value and text == "table":
             for row in rows:
-                self.out(row[0])
+                self.out(row.ID())
             return 0
-        created = "CREATED" if human.value else "CREATED AT"
-        table = [["IMAGE", created, "CREATED BY", "SIZE", "COMMENT"]]
-        self.stdout.write(format_table(table + rows).encode("utf-8",
-                                                            "replace"))
+        table = (HistoryContext.TABLE if human.value
+                 else HistoryContext.PLAIN_TABLE)
+        if text != "table":
+            self.write_formatted(text, rows, HistoryContext, table)
+            return 0
+        self.write_table(table, rows, HistoryContext)
         return 0
 
     def cmd_image_prune(self, *args):
@@ -7905,21 +7953,22 @@ class DockerCli:
         limit = flags.int(["-limit"], 0, "Max number of search results")
         no_trunc = flags.bool(["-no-trunc"], False,
                               "Don't truncate output")
+        template = flags.string(["-format"], "", "Pretty-print search "
+                                "using a Go template")
         self.parse(flags, args, exactly=1)
         term = flags.args[0]
         auth = self.config.resolve_auth(search_registry(term))
         results = self.client.search(term, limit.value,
                                      parse_filters(filters.value), auth)
-        table = [["NAME", "DESCRIPTION", "STARS", "OFFICIAL"]]
-        for result in results if isinstance(results, list) else []:
-            description = " ".join(str(result.get("description") or "")
-                                   .replace("\r", "\n").split("\n"))
-            if not no_trunc.value:
-                description = ellipsis(description, 45)
-            table.append([str(result.get("name") or ""), description,
-                          str(result.get("star_count") or 0),
-                          "[OK]" if result.get("is_official") else ""])
-        self.stdout.write(format_table(table).encode("utf-8", "replace"))
+        rows = [SearchContext(result, not no_trunc.value) for result in
+                (results if isinstance(results, list) else [])
+                if isinstance(result, dict)]
+        text = template.value or "table"
+        if text == "table":
+            self.write_table(SearchContext.TABLE, rows, SearchContext)
+        else:
+            self.write_formatted(text, rows, SearchContext,
+                                 table=SearchContext.TABLE)
         return 0
 
     def cmd_events(self, *args):
@@ -7932,27 +7981,66 @@ class DockerCli:
                              "since timestamp")
         until = flags.string(["-until"], "", "Stream events until this "
                              "timestamp")
+        template = flags.string(["-format"], "", _INSPECT_FORMAT_USAGE)
         self.parse(flags, args, exactly=0)
+        compiled = _events_template(template.value)
         now = time.time()
         for event in self.client.events(
                 event_timestamp(since.value, now) if since.value else None,
                 event_timestamp(until.value, now) if until.value else None,
                 parse_filters(filters.value)):
-            if isinstance(event, dict):
+            if not isinstance(event, dict):
+                continue
+            if compiled is None:
                 self.out(format_event(event))
+                continue
+            out = []
+            try:
+                compiled.render_into(out, EventContext(event))
+            finally:
+                self.out("".join(out))  # docker ends the line even then
         return 0
 
     def cmd_system_df(self, *args):
         """Show the engine's disk usage (``system df``)."""
         flags = self.flags("system df", "[OPTIONS]",
                            "Show docker disk usage")
+        template = flags.string(["-format"], "", _FORMAT_USAGE)
         verbose = flags.bool(["v", "-verbose"], False,
                              "Show detailed information on space usage")
         self.parse(flags, args, exactly=0)
+        text = template.value or "table"
         usage = self.client.disk_usage()
-        text = (disk_usage_verbose(usage) if verbose.value
-                else format_table(disk_usage_rows(usage)))
-        self.stdout.write(text.encode("utf-8", "replace"))
+        if verbose.value:
+            return self._disk_usage_verbose(text, usage)
+        rows = disk_usage_rows(usage)
+        if text == "table":
+            self.write_table(DiskUsageTypeContext.TABLE, rows,
+                             DiskUsageTypeContext)
+            return 0
+        if text == "raw":
+            text = DiskUsageTypeContext.RAW
+        self.write_formatted(text, rows, DiskUsageTypeContext,
+                             table=DiskUsageTypeContext.TABLE)
+        return 0
+
+    def _disk_usage_verbose(self, text, usage):
+        """Write ``system df -v``: its four tables, or one template run.
+
+        A template runs once over the four lists (``{{.Images}}``...),
+        with nothing added after it; IDs are whole unless it is a table.
+        """
+        details = DiskUsageContext(usage, trunc=text.startswith("table"))
+        if text == "table":
+            self.stdout.write(details.tables().encode("utf-8", "replace"))
+            return 0
+        compiled, _ = compile_format(text)
+        out = []
+        try:
+            compiled.render_into(out, details)
+        finally:
+            self.stdout.write("".join(out).encode("utf-8", "replace"))
+            self.stdout.flush()
         return 0
 
     def cmd_build(self, *args):
@@ -8085,6 +8173,27 @@ class DockerCli:
         members = [("Dockerfile", dockerfile, None)]
         return CountingStream(tar_stream(members), sent)
 
+def _events_template(text):
+    """Return the Template for ``events --format``, or None for none.
+
+    Docker takes the text as it is (no ``table``, no ``\\t``) and runs
+    it once over an empty event, so that a bad field fails at once.
+
+    Raises:
+        TemplateError: exit code 64, as docker's.
+    """
+    if not text:
+        return None
+    try:
+        compiled = Template("{{json .}}" if text == "json" else text)
+        compiled.render(EventContext({}))
+    except TemplateError as error:
+        failure = TemplateError(f"Error parsing format: {error}")
+        failure.exit_code = 64
+        raise failure from None
+    return compiled
+
+
 def _inspect_compile(text):
     """Return the compiled ``inspect --format`` template, or None.
 
@@ -8172,26 +8281,54 @@ def _machine():
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
-def history_row(layer, human=True, no_trunc=False):
-    """Return the cells of one ``history`` row."""
-    ident = str(layer.get("Id") or "")
-    if ident == "<missing>" or not ident:
-        ident = "<missing>"
-    elif not no_trunc:
-        ident = ident.partition(":")[2][:12] if ":" in ident else ident[:12]
-    created = layer.get("Created") or 0
-    if human:
-        when = ago(created) if created else "N/A"
-    else:
-        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(created)) \
-            if created else "N/A"
-    command = str(layer.get("CreatedBy") or "").replace("\t", " ")
-    if not no_trunc:
-        command = ellipsis(command, 45)
-    size = layer.get("Size") or 0
-    return [ident, when, command,
-            human_size(size, 3) if human else str(size),
-            str(layer.get("Comment") or "")]
+class HistoryContext(FormatContext):
+    """One layer of ``history`` as templates see it (docker's names).
+
+    Args:
+        layer: one entry of the engine's image history.
+        human: sizes and times for people (``-H``, the default), else
+            bytes and RFC 3339 times.
+        trunc: shorten IDs and commands as the table does.
+    """
+
+    GO_TYPE = "*image.historyContext"
+    FIELDS = ("Comment", "CreatedAt", "CreatedBy", "CreatedSince", "ID",
+              "Size")
+    HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED",
+               "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY",
+               "Size": "SIZE", "Comment": "COMMENT"}
+    TABLE = ("table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}"
+             "\t{{.Comment}}")
+    PLAIN_TABLE = TABLE.replace("CreatedSince", "CreatedAt")
+
+    def __init__(self, layer, human=True, trunc=True):
+        self.layer = layer
+        self.human = human
+        self.trunc = trunc
+
+    def ID(self):  # noqa: N802 - docker's field names
+        ident = str(self.layer.get("Id") or "")
+        return truncate_id(ident) if self.trunc else ident
+
+    def CreatedAt(self):  # noqa: N802
+        return go_rfc3339(self.layer.get("Created") or 0)
+
+    def CreatedSince(self):  # noqa: N802
+        if not self.human:
+            return self.CreatedAt()
+        created = self.layer.get("Created") or 0
+        return ago(created) if created else "N/A"
+
+    def CreatedBy(self):  # noqa: N802
+        command = str(self.layer.get("CreatedBy") or "").replace("\t", " ")
+        return ellipsis(command, 45) if self.trunc else command
+
+    def Size(self):  # noqa: N802
+        size = self.layer.get("Size") or 0
+        return human_size(size, 3) if self.human else str(size)
+
+    def Comment(self):  # noqa: N802
+        return str(self.layer.get("Comment") or "")
 
 
 def search_registry(term):
@@ -8200,6 +8337,44 @@ def search_registry(term):
     if slash and (first == "localhost" or "." in first or ":" in first):
         return first
     return HUB_KEY
+
+
+class SearchContext(FormatContext):
+    """One ``search`` result as docker's templates see it."""
+
+    GO_TYPE = "*registry.searchContext"
+    FIELDS = ("Description", "IsOfficial", "Name", "StarCount")
+    HEADERS = {"Name": "NAME", "Description": "DESCRIPTION",
+               "StarCount": "STARS", "IsOfficial": "OFFICIAL"}
+    TABLE = ("table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t"
+             "{{.IsOfficial}}")
+
+    def __init__(self, result, trunc=True):
+        self.result = result
+        self.trunc = trunc
+        self.json = False
+
+    def Name(self):  # noqa: N802 - docker's field names
+        return str(self.result.get("name") or "")
+
+    def Description(self):  # noqa: N802
+        text = str(self.result.get("description") or "")
+        text = text.replace("\n", " ").replace("\r", " ")
+        return ellipsis(text, 45) if self.trunc else text
+
+    def StarCount(self):  # noqa: N802
+        return str(self.result.get("star_count") or 0)
+
+    def IsOfficial(self):  # noqa: N802
+        # Docker's JSON says true/false where its table says [OK].
+        official = bool(self.result.get("is_official"))
+        if self.json:
+            return str(official).lower()
+        return "[OK]" if official else ""
+
+    def to_json(self):
+        self.json = True  # as docker's, it stays so for the next fields
+        return super().to_json()
 
 
 _GO_DURATION = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
@@ -8261,6 +8436,93 @@ def event_timestamp(text, now):
     return f"{int(moment.timestamp())}.{nanoseconds:09d}"
 
 
+class EventContext(FormatContext):
+    """An engine event as ``events --format`` sees it: Go's struct.
+
+    Fields are the engine message's (``.Type``, ``.Action``,
+    ``.Actor.Attributes.name``, ``.TimeNano``...), and ``{{json .}}``
+    gives the message as the engine sent it.
+    """
+
+    GO_TYPE = "*events.Message"
+    FIELDS = ("Status", "ID", "From", "Type", "Action", "Actor", "Scope",
+              "Time", "TimeNano")
+    ESCAPE_HTML = False
+
+    def __init__(self, event):
+        self.event = event
+
+    def Status(self):  # noqa: N802 - the engine's field names
+        return self.event.get("status") or ""
+
+    def ID(self):  # noqa: N802
+        return self.event.get("id") or ""
+
+    def From(self):  # noqa: N802
+        return self.event.get("from") or ""
+
+    def Type(self):  # noqa: N802
+        return self.event.get("Type") or ""
+
+    def Action(self):  # noqa: N802
+        return self.event.get("Action") or ""
+
+    def Actor(self):  # noqa: N802
+        return ActorContext(self.event.get("Actor") or {})
+
+    def Scope(self):  # noqa: N802
+        return self.event.get("scope") or ""
+
+    def Time(self):  # noqa: N802
+        return self.event.get("time") or 0
+
+    def TimeNano(self):  # noqa: N802
+        return self.event.get("timeNano") or 0
+
+    def to_json(self):
+        """Return the message in the engine's key order, empty keys out."""
+        fields = {"status": self.Status(), "id": self.ID(),
+                  "from": self.From()}
+        fields = {key: value for key, value in fields.items() if value}
+        fields.update(Type=self.Type(), Action=self.Action(),
+                      Actor=self.Actor(), scope=self.Scope())
+        for key, value in (("time", self.Time()),
+                           ("timeNano", self.TimeNano())):
+            if value:
+                fields[key] = value
+        return fields
+
+    def go_string(self):
+        # The template runs over the message itself, not a pointer.
+        return "{" + " ".join(go_format(getattr(self, name)())
+                              for name in self.FIELDS) + "}"
+
+
+class ActorContext(FormatContext):
+    """The ``Actor`` of an event: its ``ID`` and ``Attributes`` map."""
+
+    GO_TYPE = "events.Actor"
+    FIELDS = ("ID", "Attributes")
+    ESCAPE_HTML = False
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    def ID(self):  # noqa: N802 - the engine's field names
+        return self.actor.get("ID") or ""
+
+    def Attributes(self):  # noqa: N802
+        attributes = self.actor.get("Attributes")
+        return _NilStringMap() if attributes is None \
+            else _StringMap(attributes)
+
+    def to_json(self):
+        return {"ID": self.ID(), "Attributes": self.Attributes()}
+
+    def go_string(self):
+        return f"{{{self.ID()} {go_format(self.Attributes())}}}"
+
+
 def format_event(event):
     """Return one event as docker prints it: time, type, action, actor."""
     nanoseconds = event.get("timeNano") or 0
@@ -8269,13 +8531,7 @@ def format_event(event):
     line = ""
     if nanoseconds:
         seconds, fraction = divmod(int(nanoseconds), 1_000_000_000)
-        local = time.localtime(seconds)
-        offset = local.tm_gmtoff or 0
-        zone = "Z" if offset == 0 else "{}{:02d}:{:02d}".format(
-            "-" if offset < 0 else "+", abs(offset) // 3600,
-            abs(offset) % 3600 // 60)
-        line = (time.strftime("%Y-%m-%dT%H:%M:%S", local)
-                + f".{fraction:09d}{zone} ")
+        line = go_rfc3339(seconds, f".{fraction:09d}") + " "
     actor = event.get("Actor") or {}
     line += "{} {} {}".format(event.get("Type") or "",
                               event.get("Action") or "",
@@ -8287,8 +8543,55 @@ def format_event(event):
     return line
 
 
+class DiskUsageTypeContext(FormatContext):
+    """One row of ``system df``: a kind of object and its totals.
+
+    Args:
+        kind: ``Images``, ``Containers``, ``Local Volumes`` or
+            ``Build Cache``.
+        total, active: how many there are, and how many are in use.
+        size, reclaimable: bytes used, and bytes a prune would free.
+    """
+
+    FIELDS = ("Active", "Reclaimable", "Size", "TotalCount", "Type")
+    HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE",
+               "Size": "SIZE", "Reclaimable": "RECLAIMABLE"}
+    TABLE = ("table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t"
+             "{{.Reclaimable}}")
+    # What docker's "raw" format stands for here.
+    RAW = ("type: {{.Type}}\ntotal: {{.TotalCount}}\nactive: {{.Active}}\n"
+           "size: {{.Size}}\nreclaimable: {{.Reclaimable}}\n")
+    _GO_TYPES = {"Images": "Images", "Containers": "Containers",
+                 "Local Volumes": "Volumes", "Build Cache": "Builder"}
+
+    def __init__(self, kind, total, active, size, reclaimable):
+        self.kind = kind
+        self.GO_TYPE = f"*formatter.diskUsage{self._GO_TYPES[kind]}Context"
+        self.counts = (total, active)
+        self.size = size
+        self.reclaimable = reclaimable
+
+    def Type(self):  # noqa: N802 - docker's field names
+        return self.kind
+
+    def TotalCount(self):  # noqa: N802
+        return str(self.counts[0])
+
+    def Active(self):  # noqa: N802
+        return str(self.counts[1])
+
+    def Size(self):  # noqa: N802
+        return human_size(self.size)
+
+    def Reclaimable(self):  # noqa: N802
+        text = human_size(self.reclaimable)
+        if self.kind != "Build Cache" and self.size > 0:
+            text += f" ({self.reclaimable * 100 // self.size}%)"
+        return text
+
+
 def disk_usage_rows(usage):
-    """Return the ``system df`` summary table: one row per kind."""
+    """Return the ``system df`` rows: a DiskUsageTypeContext per kind."""
     images = usage.get("Images") or []
     containers = usage.get("Containers") or []
     volumes = usage.get("Volumes") or []
@@ -8299,15 +8602,14 @@ def disk_usage_rows(usage):
                for image in images if image.get("Containers")
                and image.get("Size", -1) != -1
                and image.get("SharedSize", -1) != -1)
-    rows = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
-            _usage_row("Images", len(images),
-                       sum(1 for i in images if i.get("Containers")),
-                       total, total - used)]
+    rows = [DiskUsageTypeContext(
+        "Images", len(images), sum(1 for i in images if i.get("Containers")),
+        total, total - used)]
 
     active = [c for c in containers
               if c.get("State") in ("running", "paused")]
     written = sum(c.get("SizeRw") or 0 for c in containers)
-    rows.append(_usage_row(
+    rows.append(DiskUsageTypeContext(
         "Containers", len(containers), len(active), written,
         written - sum(c.get("SizeRw") or 0 for c in active)))
 
@@ -8318,87 +8620,230 @@ def disk_usage_rows(usage):
     def volume_links(volume):
         return (volume.get("UsageData") or {}).get("RefCount", 0)
 
-    rows.append(_usage_row(
+    rows.append(DiskUsageTypeContext(
         "Local Volumes", len(volumes),
         sum(1 for v in volumes if volume_links(v) > 0),
         sum(volume_size(v) for v in volumes),
         sum(volume_size(v) for v in volumes if volume_links(v) <= 0)))
 
-    rows.append(_usage_row(
+    rows.append(DiskUsageTypeContext(
         "Build Cache", len(cache), sum(1 for c in cache if c.get("InUse")),
         sum(c.get("Size") or 0 for c in cache if not c.get("Shared")),
         sum(c.get("Size") or 0 for c in cache
-            if not c.get("Shared") and not c.get("InUse")),
-        percent=False))
+            if not c.get("Shared") and not c.get("InUse"))))
     return rows
 
 
-def _usage_row(kind, total, active, size, reclaimable, percent=True):
-    text = human_size(reclaimable)
-    if percent and size > 0:
-        text += f" ({reclaimable * 100 // size}%)"
-    return [kind, str(total), str(active), human_size(size), text]
+class VolumeContext(FormatContext):
+    """A volume as docker's templates see it (``system df -v``)."""
+
+    GO_TYPE = "*formatter.volumeContext"
+    FIELDS = ("Availability", "Driver", "Group", "Labels", "Links",
+              "Mountpoint", "Name", "Scope", "Size", "Status")
+    METHODS = {"Label": 1}
+    HEADERS = {"Name": "VOLUME NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+               "Mountpoint": "MOUNTPOINT", "Labels": "LABELS",
+               "Links": "LINKS", "Size": "SIZE", "Group": "GROUP",
+               "Availability": "AVAILABILITY", "Status": "STATUS"}
+    TABLE = "table {{.Name}}\t{{.Links}}\t{{.Size}}"
+
+    def __init__(self, volume):
+        self.volume = volume
+
+    def Name(self):  # noqa: N802 - docker's field names
+        return self.volume.get("Name") or ""
+
+    def Driver(self):  # noqa: N802
+        return self.volume.get("Driver") or ""
+
+    def Scope(self):  # noqa: N802
+        return self.volume.get("Scope") or ""
+
+    def Mountpoint(self):  # noqa: N802
+        return self.volume.get("Mountpoint") or ""
+
+    def Labels(self):  # noqa: N802
+        # Docker walks a Go map (any order); sorted reads better.
+        labels = self.volume.get("Labels") or {}
+        return ",".join(f"{key}={labels[key]}" for key in sorted(labels))
+
+    def Label(self, name):  # noqa: N802
+        return (self.volume.get("Labels") or {}).get(go_format(name), "")
+
+    def Links(self):  # noqa: N802
+        data = self.volume.get("UsageData")
+        return "N/A" if data is None else str(data.get("RefCount", 0))
+
+    def Size(self):  # noqa: N802
+        data = self.volume.get("UsageData")
+        return "N/A" if data is None else human_size(data.get("Size", 0))
+
+    def _cluster(self, field):
+        options = self.volume.get("ClusterVolume")
+        return "N/A" if not options else field(options)
+
+    def Group(self):  # noqa: N802
+        return self._cluster(lambda v: (v.get("Spec") or {}).get("Group")
+                             or "")
+
+    def Availability(self):  # noqa: N802
+        return self._cluster(lambda v: (v.get("Spec") or {}).get(
+            "Availability") or "")
+
+    def Status(self):  # noqa: N802
+        def status(options):
+            if not (options.get("Info") or {}).get("VolumeID"):
+                return "pending creation"
+            nodes = len(options.get("PublishStatus") or [])
+            return {0: "created", 1: "in use (1 node)"}.get(
+                nodes, f"in use ({nodes} nodes)")
+        return self._cluster(status)
 
 
-def disk_usage_verbose(usage):
-    """Return ``system df -v``: images, containers, volumes, build cache."""
-    rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE",
-             "SHARED SIZE", "UNIQUE SIZE", "CONTAINERS"]]
-    for image in usage.get("Images") or []:
-        repository, tag = "<none>", "<none>"
-        tags = [t for t in image.get("RepoTags") or []
-                if t != "<none>:<none>"]
-        if tags:
-            repository, tag = split_repository_tag(tags[0])
-            repository = parse_reference(repository).familiar()
-        size, shared = image.get("Size") or 0, image.get("SharedSize", -1)
-        rows.append([
-            repository, tag, _short_id(image.get("Id") or ""),
-            ago(image.get("Created") or 0), human_size(size, 3),
-            human_size(shared) if shared != -1 else "N/A",
-            human_size(size - shared) if shared != -1 else "N/A",
-            str(image.get("Containers", 0))])
-    parts = ["Images space usage:\n\n" + format_table(rows)]
+class BuildCacheContext(FormatContext):
+    """A build cache record as docker's templates see it."""
 
-    rows = [["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE",
-             "CREATED", "STATUS", "NAMES"]]
-    for container in usage.get("Containers") or []:
-        row = ContainerContext(dict(container, SizeRootFs=0))
-        local = sum(1 for mount in container.get("Mounts") or []
-                    if mount.get("Driver") == "local")
-        rows.append([row.ID(), row.Image(), row.Command(), str(local),
-                     row.Size(), row.RunningFor(), row.Status(),
-                     row.Names()])
-    parts.append("\nContainers space usage:\n\n" + format_table(rows))
+    GO_TYPE = "*formatter.buildCacheContext"
+    FIELDS = ("CacheType", "CreatedAt", "CreatedSince", "Description", "ID",
+              "InUse", "LastUsedAt", "LastUsedSince", "Parent", "Shared",
+              "Size", "UsageCount")
+    HEADERS = {"ID": "CACHE ID", "Parent": "PARENT",
+               "CacheType": "CACHE TYPE", "Size": "SIZE",
+               "CreatedSince": "CREATED", "LastUsedSince": "LAST USED",
+               "UsageCount": "USAGE", "InUse": "IN USE", "Shared": "SHARED",
+               "Description": "DESCRIPTION"}
+    TABLE = ("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}"
+             "\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}")
 
-    rows = [["VOLUME NAME", "LINKS", "SIZE"]]
-    for volume in usage.get("Volumes") or []:
-        data = volume.get("UsageData") or {}
-        size = data.get("Size", -1)
-        rows.append([volume.get("Name") or "",
-                     str(data.get("RefCount", 0)),
-                     human_size(size) if size != -1 else "N/A"])
-    parts.append("\nLocal Volumes space usage:\n\n" + format_table(rows))
+    def __init__(self, record, trunc=True):
+        self.record = record
+        self.trunc = trunc
 
-    cache = usage.get("BuildCache") or []
-    total = sum(c.get("Size") or 0 for c in cache if not c.get("Shared"))
-    rows = [["CACHE ID", "CACHE TYPE", "SIZE", "CREATED", "LAST USED",
-             "USAGE", "SHARED"]]
-    for record in cache:
-        rows.append([
-            str(record.get("ID") or "")[:12], record.get("Type") or "",
-            human_size(record.get("Size") or 0),
-            ago(record.get("CreatedAt") or 0),
-            ago(record.get("LastUsedAt")) if record.get("LastUsedAt")
-            else "", str(record.get("UsageCount", 0)),
-            str(bool(record.get("Shared"))).lower()])
-    parts.append(f"\nBuild cache usage: {human_size(total)}\n\n"
-                 + format_table(rows))
-    return "".join(parts)
+    def ID(self):  # noqa: N802 - docker's field names
+        ident = str(self.record.get("ID") or "")
+        ident = truncate_id(ident) if self.trunc else ident
+        return ident + "*" if self.record.get("InUse") else ident
+
+    def Parent(self):  # noqa: N802
+        parent = ", ".join(self.record.get("Parents") or [])
+        return truncate_id(parent) if self.trunc else parent
+
+    def CacheType(self):  # noqa: N802
+        return self.record.get("Type") or ""
+
+    def Description(self):  # noqa: N802
+        return self.record.get("Description") or ""
+
+    def Size(self):  # noqa: N802
+        return human_size(self.record.get("Size") or 0, 3)
+
+    def CreatedAt(self):  # noqa: N802
+        return _go_time_text(self.record.get("CreatedAt"))
+
+    def CreatedSince(self):  # noqa: N802
+        return ago(parse_rfc3339(self.record.get("CreatedAt") or "") or 0)
+
+    def LastUsedAt(self):  # noqa: N802
+        return _go_time_text(self.record.get("LastUsedAt"))
+
+    def LastUsedSince(self):  # noqa: N802
+        used = parse_rfc3339(self.record.get("LastUsedAt") or "")
+        return ago(used) if used else ""
+
+    def UsageCount(self):  # noqa: N802
+        return str(self.record.get("UsageCount") or 0)
+
+    def InUse(self):  # noqa: N802
+        return str(bool(self.record.get("InUse"))).lower()
+
+    def Shared(self):  # noqa: N802
+        return str(bool(self.record.get("Shared"))).lower()
 
 
-def _short_id(ident):
-    return ident.partition(":")[2][:12] if ":" in ident else ident[:12]
+def _go_time_text(text):
+    """Return an RFC 3339 time as Go's Time.String prints a parsed one."""
+    match = re.fullmatch(r"(\S+)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\S+)",
+                         text or "")
+    if not match:
+        return ""
+    day, clock, fraction, zone = match.groups()
+    fraction = (fraction or "").rstrip("0").rstrip(".")
+    if zone == "Z":
+        return f"{day} {clock}{fraction} +0000 UTC"
+    offset = zone.replace(":", "")
+    return f"{day} {clock}{fraction} {offset} {offset}"
+
+
+class DiskUsageContext(FormatContext):
+    """What ``system df -v --format`` runs over: four lists of contexts.
+
+    Args:
+        usage: the engine's disk usage answer.
+        trunc: shorten IDs as the tables do (docker does for ``table``).
+    """
+
+    GO_TYPE = "*formatter.diskUsageContext"
+    FIELDS = ("Images", "Containers", "Volumes", "BuildCache")
+
+    def __init__(self, usage, trunc=True):
+        self.images = []
+        for image in usage.get("Images") or []:
+            repository, tag = "<none>", "<none>"
+            tags = [t for t in image.get("RepoTags") or []
+                    if t != "<none>:<none>"]
+            if tags:  # only the first tag shows
+                repository, tag = split_repository_tag(tags[0])
+                repository = parse_reference(repository).familiar()
+            self.images.append(ImageContext(image, repository, tag, "",
+                                            trunc))
+        # The virtual size is left out, as docker leaves it.
+        self.containers = [ContainerContext(dict(c, SizeRootFs=0), trunc)
+                           for c in usage.get("Containers") or []]
+        self.volumes = [VolumeContext(volume)
+                        for volume in usage.get("Volumes") or []]
+        cache = sorted(usage.get("BuildCache") or [], key=lambda c: (
+            parse_rfc3339(c.get("LastUsedAt") or "") or 0,
+            str(c.get("ID"))))
+        self.cache = [BuildCacheContext(record, trunc) for record in cache]
+        self.cache_size = sum(c.get("Size") or 0 for c in cache
+                              if not c.get("Shared"))
+
+    def Images(self):  # noqa: N802 - docker's field names
+        return self.images
+
+    def Containers(self):  # noqa: N802
+        return self.containers
+
+    def Volumes(self):  # noqa: N802
+        return self.volumes
+
+    def BuildCache(self):  # noqa: N802
+        return self.cache
+
+    def to_json(self):
+        return {name: getattr(self, name)() for name in self.FIELDS}
+
+    def tables(self):
+        """Return ``system df -v``: images, containers, volumes, cache."""
+        return "".join((
+            "Images space usage:\n\n",
+            table_text(_DF_IMAGE_TABLE, self.images, ImageContext),
+            "\nContainers space usage:\n\n",
+            table_text(_DF_CONTAINER_TABLE, self.containers,
+                       ContainerContext),
+            "\nLocal Volumes space usage:\n\n",
+            table_text(VolumeContext.TABLE, self.volumes, VolumeContext),
+            f"\nBuild cache usage: {human_size(self.cache_size)}\n\n",
+            table_text(BuildCacheContext.TABLE, self.cache,
+                       BuildCacheContext)))
+
+
+_DF_IMAGE_TABLE = ("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t"
+                   "{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t"
+                   "{{.UniqueSize}}\t{{.Containers}}")
+_DF_CONTAINER_TABLE = ("table {{.ID}}\t{{.Image}}\t{{.Command}}\t"
+                       "{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t"
+                       "{{.Status}}\t{{.Names}}")
 
 
 def format_rows(title, rows, width, indent=" "):
@@ -8546,6 +8991,20 @@ def parse_filters(values):
                             exit_code=1)
         filters.setdefault(key.strip().lower(), []).append(value)
     return filters
+
+
+def go_rfc3339(seconds, fraction=""):
+    """Return a Unix time in RFC 3339, local time, as Go formats it.
+
+    ``fraction`` (``.000000123``) goes between the seconds and the zone,
+    which is ``Z`` for UTC and ``+01:00`` elsewhere.
+    """
+    local = time.localtime(seconds)
+    offset = local.tm_gmtoff or 0
+    zone = "Z" if offset == 0 else "{}{:02d}:{:02d}".format(
+        "-" if offset < 0 else "+", abs(offset) // 3600,
+        abs(offset) % 3600 // 60)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", local) + fraction + zone
 
 
 def go_time_string(timestamp):
@@ -8716,8 +9175,8 @@ class ImageContext(FormatContext):
         return self.digest
 
     def CreatedSince(self):  # noqa: N802
-        created = self.image.get("Created") or 0
-        return ago(created) if created else "N/A"
+        # Unlike history, docker shows a zero time as "56 years ago".
+        return ago(self.image.get("Created") or 0)
 
     def CreatedAt(self):  # noqa: N802
         return go_time_string(self.image.get("Created") or 0)
@@ -9254,55 +9713,93 @@ class _StatsWatcher:
         self.client.abort()
 
 
-def stats_row(sample, container, no_trunc=False):
-    """Return the cells of one ``stats`` row, computed as docker does.
+class StatsContext(FormatContext):
+    """One container's sample in ``stats``, computed as docker does.
 
     CPU % is the container's share of the CPU time that passed between
     the sample and the one before it (``precpu_stats``), times the
     number of CPUs; memory leaves out the inactive page cache.
+
+    Args:
+        sample: one decoded stats message ({} before the first).
+        container: the container as the user named it (``.Container``).
+        trunc: shorten the ID as the table does.
     """
-    ident = sample.get("id") or container
-    name = (sample.get("name") or "").lstrip("/") or "--"
-    cpu, previous = sample.get("cpu_stats") or {}, \
-        sample.get("precpu_stats") or {}
-    cpu_delta = ((cpu.get("cpu_usage") or {}).get("total_usage", 0)
-                 - (previous.get("cpu_usage") or {}).get("total_usage", 0))
-    system_delta = (cpu.get("system_cpu_usage") or 0) \
-        - (previous.get("system_cpu_usage") or 0)
-    cpus = cpu.get("online_cpus") or len(
-        (cpu.get("cpu_usage") or {}).get("percpu_usage") or [])
-    cpu_percent = 0.0
-    if system_delta > 0 and cpu_delta > 0:
-        cpu_percent = cpu_delta / system_delta * cpus * 100
-    memory = sample.get("memory_stats") or {}
-    used = memory.get("usage") or 0
-    details = memory.get("stats") or {}
-    inactive = details.get("total_inactive_file",
-                           details.get("inactive_file", 0))
-    if inactive < used:
-        used -= inactive  # page cache the kernel can take back
-    limit = memory.get("limit") or 0
-    received = sent = 0
-    for network in (sample.get("networks") or {}).values():
-        received += network.get("rx_bytes", 0)
-        sent += network.get("tx_bytes", 0)
-    read = written = 0
-    io_stats = (sample.get("blkio_stats") or {}).get(
-        "io_service_bytes_recursive") or []
-    for entry in io_stats:
-        operation = (entry.get("op") or "").lower()
-        if operation == "read":
-            read += entry.get("value", 0)
-        elif operation == "write":
-            written += entry.get("value", 0)
-    return [
-        ident if no_trunc else ident[:12], name, f"{cpu_percent:.2f}%",
-        f"{binary_size(used)} / {binary_size(limit)}",
-        f"{used / limit * 100 if limit else 0:.2f}%",
-        f"{human_size(received, 3)} / {human_size(sent, 3)}",
-        f"{human_size(read, 3)} / {human_size(written, 3)}",
-        str((sample.get("pids_stats") or {}).get("current", 0)),
-    ]
+
+    GO_TYPE = "*container.statsContext"
+    FIELDS = ("BlockIO", "CPUPerc", "Container", "ID", "MemPerc",
+              "MemUsage", "Name", "NetIO", "PIDs")
+    HEADERS = {"Container": "CONTAINER", "ID": "CONTAINER ID",
+               "Name": "NAME", "CPUPerc": "CPU %",
+               "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
+               "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"}
+    TABLE = ("table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t"
+             "{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}")
+
+    def __init__(self, sample, container, trunc=True):
+        self.sample = sample
+        self.container = container
+        self.trunc = trunc
+        memory = sample.get("memory_stats") or {}
+        self.memory = memory.get("usage") or 0
+        details = memory.get("stats") or {}
+        inactive = details.get("total_inactive_file",
+                               details.get("inactive_file", 0))
+        if inactive < self.memory:
+            self.memory -= inactive  # page cache the kernel can take back
+        self.limit = memory.get("limit") or 0
+
+    def Container(self):  # noqa: N802 - docker's field names
+        return self.container
+
+    def Name(self):  # noqa: N802
+        return (self.sample.get("name") or "").lstrip("/") or "--"
+
+    def ID(self):  # noqa: N802
+        ident = self.sample.get("id") or self.container
+        return truncate_id(ident) if self.trunc else ident
+
+    def CPUPerc(self):  # noqa: N802
+        cpu = self.sample.get("cpu_stats") or {}
+        previous = self.sample.get("precpu_stats") or {}
+        usage = cpu.get("cpu_usage") or {}
+        cpu_delta = usage.get("total_usage", 0) - (
+            previous.get("cpu_usage") or {}).get("total_usage", 0)
+        system_delta = (cpu.get("system_cpu_usage") or 0) \
+            - (previous.get("system_cpu_usage") or 0)
+        cpus = cpu.get("online_cpus") or len(usage.get("percpu_usage")
+                                             or [])
+        percent = 0.0
+        if system_delta > 0 and cpu_delta > 0:
+            percent = cpu_delta / system_delta * cpus * 100
+        return f"{percent:.2f}%"
+
+    def MemUsage(self):  # noqa: N802
+        return f"{binary_size(self.memory)} / {binary_size(self.limit)}"
+
+    def MemPerc(self):  # noqa: N802
+        percent = self.memory / self.limit * 100 if self.limit else 0
+        return f"{percent:.2f}%"
+
+    def NetIO(self):  # noqa: N802
+        received = sent = 0
+        for network in (self.sample.get("networks") or {}).values():
+            received += network.get("rx_bytes", 0)
+            sent += network.get("tx_bytes", 0)
+        return f"{human_size(received, 3)} / {human_size(sent, 3)}"
+
+    def BlockIO(self):  # noqa: N802
+        totals = {"read": 0, "write": 0}
+        for entry in (self.sample.get("blkio_stats") or {}).get(
+                "io_service_bytes_recursive") or []:
+            operation = (entry.get("op") or "").lower()
+            if operation in totals:
+                totals[operation] += entry.get("value", 0)
+        return (f"{human_size(totals['read'], 3)} / "
+                f"{human_size(totals['write'], 3)}")
+
+    def PIDs(self):  # noqa: N802
+        return str((self.sample.get("pids_stats") or {}).get("current", 0))
 
 
 def _join_host_port(binding):

@@ -13,6 +13,7 @@ auth and config, fake-daemon faults, then commands against the engine.
 
 import base64
 import fcntl
+import hashlib
 import http.client
 import http.server
 import io
@@ -4490,6 +4491,31 @@ class TestFakeDaemonSearch:
         assert code == 0
         assert "docker cuts it short across lines" in out.decode()
 
+    @pytest.mark.parametrize("args", [
+        ["--format", "{{json .}}"], ["--format", "json", "--no-trunc"],
+        ["--format", "table"], ["--format", "{{.Name}}: {{.IsOfficial}} "
+                                "{{.StarCount}} {{.Description}}"],
+        ["--format", "table {{.Name}}\\t{{.IsOfficial}}"],
+        ["--format", "{{json .}} {{.IsOfficial}}"],
+        ["--format", "{{.IsAutomated}}"],
+    ], ids=lambda args: " ".join(args))
+    def test_search_format_matches_docker(self, tmp_path, fake_daemon,
+                                          args):
+        env = {key: value for key, value in os.environ.items()
+               if not key.startswith("DOCKER_")}
+        env.update(DOCKER_HOST=fake_daemon.host,
+                   DOCKER_CONFIG=str(tmp_path / "cfg"))
+        done = []
+        for program in ([shutil.which("docker")], [PYTHON, PYDOCKER]):
+            fake_daemon.on("GET", "/images/search",
+                           json_response(200, SEARCH_RESULTS))
+            done.append(subprocess.run(
+                [*program, "search", *args, "busybox"], env=env,
+                capture_output=True, timeout=SUBPROCESS_TIMEOUT))
+        theirs, ours = done
+        assert (ours.returncode, text(ours.stdout), text(ours.stderr)) == (
+            theirs.returncode, text(theirs.stdout), text(theirs.stderr))
+
     def test_search_sends_hub_credentials(self, tmp_path, fake_daemon,
                                           run_cli):
         auth = base64.b64encode(b"hubuser:hubpass").decode()
@@ -5006,6 +5032,10 @@ class TestCmdFormat:
          "{{.Containers}}\\t{{.VirtualSize}}\\t{{.SharedSize}}"],
         ["images", "--digests"],
         ["images", "pytest/fmt"],
+        ["images", "pytest/none", "--format", "table {{.ID}}\\t"
+         "{{.CreatedSince}}"],
+        ["ps", "--filter", "name=pytest-none", "--format", "table {{.ID}}"
+         "\\t{{.RunningFor}}"],
         ["images", "-a", "--filter", "reference=pytest/*",
          "--format", "{{.Repository}}"],
         ["inspect", "-f", "{{.State.ExitCode}}", "pytest-fmt-exited"],
@@ -5029,6 +5059,20 @@ class TestCmdFormat:
         ["version", "--format", "{{.Server.Version}} {{.Server.Os}}"],
         ["info", "--format", "{{.ServerVersion}} {{.Driver}} {{.NCPU}} "
          "{{json .Plugins}}"],
+        ["history", "--format", "json", BUSYBOX_IMAGE],
+        ["history", "--format", "table", BUSYBOX_IMAGE],
+        ["history", "-H=false", "--format", "table", BUSYBOX_IMAGE],
+        ["history", "--no-trunc", "-H=false", "--format", "table {{.ID}}\\t"
+         "{{.CreatedAt}}\\t{{.CreatedSince}}\\t{{.Size}}", BUSYBOX_IMAGE],
+        ["history", "-q", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Comment}}",
+         BUSYBOX_IMAGE],
+        ["system", "df", "--format", "{{json .}}"],
+        ["system", "df", "--format", "table {{.Type}}\\t{{.TotalCount}}\\t"
+         "{{.Active}}"],
+        ["system", "df", "--format", "raw"],
+        ["system", "df", "-v", "--format", "json"],
+        ["system", "df", "-v", "--format", "{{range .Containers}}{{.Names}}"
+         " {{.ID}} {{.Size}}\n{{end}}{{len .Images}}"],
     ], ids=lambda args: " ".join(args))
     def test_format_matches_docker(self, engine, env, objects, args):
         if any(arg.startswith("table") for arg in args) \
@@ -5058,8 +5102,21 @@ class TestCmdFormat:
         (["inspect", "-f", "{{.State.Health.Status}}", "pytest-fmt-exited"],
          'template parsing error: template: :1:8: executing "" at '
          '<.State.Health.Status>: map has no entry for key "Health"'),
+        (["history", "--format", "{{.Nope}}", BUSYBOX_IMAGE],
+         'template parsing error: template: :1:2: executing "" at <.Nope>: '
+         "can't evaluate field Nope in type *image.historyContext"),
+        (["system", "df", "--format", "{{.Nope}}"], "template parsing "
+         'error: template: :1:2: executing "" at <.Nope>: can\'t evaluate '
+         "field Nope in type *formatter.diskUsageImagesContext"),
+        (["system", "df", "-v", "--format", "{{.Type}}"], 'template: :1:2: '
+         'executing "" at <.Type>: can\'t evaluate field Type in type '
+         "*formatter.diskUsageContext"),
+        (["stats", "--no-stream", "--format", "{{.ID"], "template parsing "
+         "error: template: :1: unclosed action"),
     ], ids=["ps-missing-field", "ps-unclosed", "images-unknown-function",
-            "inspect-missing-key"])
+            "inspect-missing-key", "history-missing-field",
+            "df-missing-field", "df-verbose-missing-field",
+            "stats-unclosed"])
     def test_template_error_is_one_line_exit_1(self, engine, env, objects,
                                                args, message):
         ours = run_pydocker(env, *args)
@@ -5067,6 +5124,39 @@ class TestCmdFormat:
         assert text(ours.stderr) == message + "\n"
         theirs = engine.docker(*args, check=False)
         assert text(theirs.stderr) == message + "\n"
+
+    def test_image_made_in_1970(self, engine, env):
+        """A zero creation time: N/A in history, 56 years ago in images."""
+        layer = _tar_bytes(lambda archive: _add_file(archive, "f", b"x"))
+        config = json.dumps({
+            "architecture": "amd64", "os": "linux",
+            "created": "1970-01-01T00:00:00Z",
+            "config": {"Cmd": ["sh"]},
+            "rootfs": {"type": "layers", "diff_ids": [
+                "sha256:" + hashlib.sha256(layer).hexdigest()]},
+            "history": [{"created": "1970-01-01T00:00:00Z",
+                         "created_by": "pytest"}]}).encode()
+        config_name = hashlib.sha256(config).hexdigest() + ".json"
+        manifest = json.dumps([{"Config": config_name,
+                                "RepoTags": ["pytest/epoch:zero"],
+                                "Layers": ["layer.tar"]}]).encode()
+
+        def add_members(archive):
+            _add_file(archive, "layer.tar", layer)
+            _add_file(archive, config_name, config)
+            _add_file(archive, "manifest.json", manifest)
+
+        engine.docker("load", input=_tar_bytes(add_members))
+        try:
+            for args in (["images", "pytest/epoch"],
+                         ["history", "pytest/epoch:zero"],
+                         ["history", "-H=false", "--format", "json",
+                          "pytest/epoch:zero"]):
+                assert_same_output(engine, env, args)
+            assert " N/A " in run_pydocker(
+                env, "history", "pytest/epoch:zero").stdout.decode()
+        finally:
+            engine.docker("rmi", "pytest/epoch:zero", check=False)
 
     def test_ps_format_from_config(self, engine, env, config_dir, objects):
         (config_dir / "config.json").write_text(json.dumps({
@@ -5162,6 +5252,27 @@ class TestLibrary:
         assert report["waited"]["StatusCode"] == 0
         assert sorted(map(tuple, report["logs"])) == [
             (1, "out\n"), (2, "err\n")]
+
+    def test_readme_library_example_runs(self, engine, config_dir,
+                                         test_image):
+        with open(os.path.join(HERE, "README.md"), encoding="utf-8") as file:
+            readme = file.read()
+        section = readme.split("## Use it as a library", 1)[1]
+        code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+        assert code.count('"busybox:latest"') == 2
+        # No internet here: the same calls, with an image that the
+        # suite's registry serves.
+        code = code.replace('"busybox:latest"', repr(test_image.name_plain))
+        before = engine.docker("ps", "-aq").stdout
+        done = subprocess.run(
+            [PYTHON, "-c", code], cwd=str(config_dir),
+            env=pydocker_env(engine, config_dir, PYTHONPATH=HERE),
+            capture_output=True, timeout=120, check=False)
+        assert done.returncode == 0, text(done.stderr)
+        lines = text(done.stdout).splitlines()
+        assert lines[-2].startswith("Status: ")
+        assert lines[-1] == "1 b'hello\\n'"
+        assert engine.docker("ps", "-aq").stdout == before  # removed
 
     def test_python_m_pydocker_runs_the_command_line(self, engine,
                                                      config_dir):
@@ -5757,6 +5868,46 @@ class TestCmdEvents:
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+    @pytest.fixture(scope="class")
+    def window(self, engine, busybox_image):
+        """Run and remove a container; return the events' arguments."""
+        since = time.time() - 1
+        engine.docker("run", "--name", "pytest-events-fmt", "--network",
+                      "none", "--label", "tier=<db> & co", busybox_image,
+                      "true")
+        engine.docker("rm", "pytest-events-fmt")
+        return ["--since", f"{since:.3f}", "--until", f"{time.time() + 1:.3f}",
+                "--filter", "container=pytest-events-fmt"]
+
+    @pytest.mark.parametrize("template", [
+        "{{json .}}", "json", "{{json .Actor}}",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Time}} "
+        "{{.TimeNano}} {{.Scope}}",
+        "{{.ID}}|{{.Status}}|{{.From}}|{{.Actor.ID}}",
+        "{{.}}", "{{.Actor}} {{.Actor.Attributes.nope}} "
+        '{{index .Actor.Attributes "tier"}} {{len .Actor.Attributes}}',
+        "table {{.Action}}\\t{{.Type}}",
+        '  {{printf "%s %v" .Action .Actor.Attributes.nope}}  ',
+    ])
+    def test_events_format_matches_docker(self, engine, env, window,
+                                          template):
+        args = ["events", *window, "--format", template]
+        done = run_pydocker(env, *args)
+        assert done.returncode == 0, text(done.stderr)
+        assert len(done.stdout.splitlines()) >= 4  # create ... destroy
+        assert done.stdout == engine.docker(*args).stdout
+
+    @pytest.mark.parametrize("template", ["{{.id}}", "{{.Actor.Nope}}",
+                                          "{{.Type"])
+    def test_events_bad_format_exits_64_before_any_event(
+            self, engine, env, template):
+        done = run_pydocker(env, "events", "--format", template)
+        theirs = engine.docker("events", "--format", template, check=False)
+        assert (done.returncode, theirs.returncode) == (64, 64)
+        assert done.stdout == b""
+        assert text(done.stderr) == text(theirs.stderr)
+        assert text(done.stderr).startswith("Error parsing format: template")
 
     def test_bad_since_is_one_line(self, env):
         done = run_pydocker(env, "events", "--since", "yesterday-ish")
@@ -6507,6 +6658,50 @@ class TestCmdStats:
                 "0B / 0B", "0B / 0B", "0"]
         finally:
             engine.docker("rm", "-f", "pytest-stats-created", check=False)
+
+    @pytest.mark.parametrize("args", [
+        ["--format", "{{.Container}} {{.Name}} {{.ID}}"],
+        ["--no-trunc", "--format", "table {{.ID}}\\t{{.Container}}\\t"
+         "{{.Name}}"],
+        ["--format", "table"],
+    ], ids=["fields", "table-no-trunc", "table"])
+    def test_stats_format_matches_docker(self, engine, env, sleepers, args):
+        first, second = sleepers("a", "b")
+        short = text(engine.docker("inspect", "--format", "{{.Id}}",
+                                   second).stdout)[:6]
+        args = ["stats", "--no-stream", *args, first, short]
+        done = run_pydocker(env, *args)
+        assert done.returncode == 0, text(done.stderr)
+        theirs = engine.docker(*args)
+        ours = text(done.stdout).splitlines()
+        if args[-3] == "table":  # the usage in each row changes
+            assert ours[0] == text(theirs.stdout).splitlines()[0]
+            assert [line.split()[:2] for line in ours[1:]] == [
+                line.split()[:2]
+                for line in text(theirs.stdout).splitlines()[1:]]
+            return
+        assert ours == text(theirs.stdout).splitlines()
+        assert short in ours[-1].split()  # .Container: as named
+
+    def test_stats_json_and_config_format(self, engine, env, config_dir,
+                                          sleepers):
+        (name,) = sleepers("j")
+        done = run_pydocker(env, "stats", "--no-stream", "--format", "json",
+                            name)
+        assert done.returncode == 0, text(done.stderr)
+        ours = json.loads(done.stdout)
+        theirs = json.loads(engine.docker("stats", "--no-stream", "--format",
+                                          "json", name).stdout)
+        assert sorted(ours) == sorted(theirs) == [
+            "BlockIO", "CPUPerc", "Container", "ID", "MemPerc", "MemUsage",
+            "Name", "NetIO", "PIDs"]
+        stable = ("Container", "ID", "Name", "PIDs", "NetIO")
+        assert {key: ours[key] for key in stable} == {
+            key: theirs[key] for key in stable}
+        (config_dir / "config.json").write_text(json.dumps({
+            "statsFormat": "{{.Name}}={{.Container}}"}))
+        done = run_pydocker(env, "stats", "--no-stream", name)
+        assert text(done.stdout) == f"{name}={name}\n"
 
     def test_stats_missing_container(self, env, sleepers):
         (name,) = sleepers("st")
