@@ -5183,7 +5183,8 @@ def write_atomically(path, chunks):
         with os.fdopen(descriptor, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
-        os.chmod(temporary, 0o666 & ~_umask())
+        # The temporary file's 0600 stays, as docker's own save and export
+        # leave their files: an image may hold secrets.
         os.replace(temporary, path)
     except OSError as error:
         _remove_quietly(temporary)
@@ -5192,12 +5193,6 @@ def write_atomically(path, chunks):
     except BaseException:
         _remove_quietly(temporary)
         raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 
@@ -7443,7 +7438,10 @@ class DockerCli:
                 self.out(name)
             except (APIError, StreamError) as error:
                 self.warn(str(error))
-                failed = True
+                # As docker's, -f takes a container that is already gone
+                # as removed: said, but not a failure.
+                failed = failed or not (force.value and
+                                        isinstance(error, NotFound))
         return 1 if failed else 0
 
     def cmd_logs(self, *args):
@@ -9702,8 +9700,11 @@ class _StatsWatcher:
         except DockerError as error:
             if not self.first.is_set():
                 self.error = error
-        except (OSError, ValueError, http.client.HTTPException):
-            pass  # stop() cut the connection under the reader
+        except (OSError, ValueError, AttributeError,
+                http.client.HTTPException):
+            # stop() cut the connection under the reader; http.client then
+            # fails in any of these ways (AttributeError: its file is gone).
+            pass
         finally:
             self.done = True
             self.first.set()

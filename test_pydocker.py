@@ -5685,6 +5685,8 @@ class TestCmdSaveLoad:
         archive = tmp_path / "saved.tar"
         done = run_pydocker(env, "save", "-o", str(archive), name)
         assert done.returncode == 0, text(done.stderr)
+        # Private, as docker leaves it: an image may hold secrets.
+        assert (archive.stat().st_mode & 0o777) == 0o600
         with tarfile.open(archive) as saved:
             assert "manifest.json" in saved.getnames()
         engine.docker("rmi", name)
@@ -7264,7 +7266,11 @@ class TestCmdStartWaitRm:
             refused.stderr)
         assert container_exists(engine, name)
         done = run_pydocker(env, "rm", "pytest-nosuch", name, "-f")
-        assert done.returncode == 1
+        # With -f a container that is not there is said, not a failure:
+        # docker exits 0 too.
+        assert done.returncode == 0
+        assert engine.docker("rm", "-f", "pytest-nosuch",
+                             check=False).returncode == 0
         assert text(done.stdout) == f"{name}\n"
         assert text(done.stderr) == ("Error response from daemon: No such "
                                      "container: pytest-nosuch\n")
