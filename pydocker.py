@@ -1198,6 +1198,16 @@ class Client:
             raise VersionError(f"{feature} requires API version {minimum}, "
                                f"but the engine speaks {spoken}")
 
+    def is_podman(self):
+        """Return True when the engine is Podman's Docker-compatible API.
+
+        Podman names itself in a ``Libpod-Api-Version`` header on
+        ``/_ping``; pydocker works around its differences only then.
+        """
+        if not self.ping_headers:  # a pinned version skipped the ping
+            self.ping()
+        return "libpod-api-version" in self.ping_headers
+
     # Small request helpers -------------------------------------------------
 
     def _json(self, method, path, params=None, body=None, headers=None):
@@ -1269,6 +1279,9 @@ class Client:
         Returns:
             The answer: ``{"Status", "IdentityToken"}``.
         """
+        address = auth.get("serveraddress")
+        if address and self.is_podman():
+            auth = dict(auth, serveraddress=podman_auth_address(address))
         return self._post("/auth", body=auth) or {}
 
     def events(self, since=None, until=None, filters=None):
@@ -1279,9 +1292,21 @@ class Client:
                 without ``until`` the stream goes on until closed.
             filters: ``{"key": ["value", ...]}``.
         """
-        return self._stream_json("GET", "/events", {
-            "since": since, "until": until,
-            "filters": encode_filters(filters)})
+        params = {"since": since, "until": until,
+                  "filters": encode_filters(filters)}
+        if until is None or not self.is_podman():
+            return self._stream_json("GET", "/events", params)
+        # Podman 4.3 (file backend) ends its stream when ``until`` comes,
+        # at once for a past time, before it has read what was stored:
+        # ask for the stored events without streaming, and stop here.
+        end = float(until)
+        if end > time.time():
+            return self._stream_json("GET", "/events", params)
+        params.update(until=None, stream="false")
+        return (event for event in self._stream_json("GET", "/events",
+                                                     params)
+                if not isinstance(event, dict)
+                or event.get("timeNano", 0) / 1e9 <= end)
 
     def disk_usage(self):
         """Return the engine's ``/system/df`` answer."""
@@ -1619,7 +1644,9 @@ class Client:
             "comment": message or None, "author": author or None,
             "changes": list(changes or []),
             # The engine pauses unless told otherwise, so say 0 outright.
-            "pause": "1" if pause else "0"}) or {}
+            "pause": "1" if pause else "0"},
+            # No settings to change, but Podman 4.3 refuses an empty body.
+            body={}) or {}
 
     # Container contents -----------------------------------------------------
 
@@ -4258,6 +4285,24 @@ def registry_hostname(address):
     if "://" in text:
         text = text.split("://", 1)[1]
     return text.split("/", 1)[0]
+
+
+def podman_auth_address(address):
+    """Return the registry address Podman's ``/auth`` should be given.
+
+    Podman 4.3 checks credentials over plain HTTP only for a registry
+    named ``localhost:PORT``, whatever its registries.conf says; a
+    loopback address with a port is sent under that name, anything else
+    as it is.
+    """
+    if "://" in address and not address.startswith("http://"):
+        return address
+    host = registry_hostname(address)
+    name, colon, port = host.rpartition(":")
+    loopback = name.startswith("127.") or name == "[::1]"
+    if colon and port.isdigit() and loopback:
+        return f"localhost:{port}"
+    return address
 
 
 # =========================================================================
@@ -7115,12 +7160,18 @@ class DockerCli:
         streams = {name for name in ("stdin", "stdout", "stderr")
                    if config["Attach" + name.capitalize()]}
         auto_remove = config["HostConfig"]["AutoRemove"]
+        # Podman 4.3 answers a wait for removal with exit code 0: wait for
+        # the exit there, then for the removal.
+        podman_removes = auto_remove and self.client.is_podman()
         code = self._attached(
             container, config["Tty"], streams, keys,
             options.sig_proxy.value, "removed" if auto_remove
-            else "next-exit", start=True)
+            and not podman_removes else "next-exit", start=True)
         if remove_here and code is not None:  # None: the user detached
             self.client.remove_container(container, volumes=True)
+        if podman_removes and code is not None:
+            with contextlib.suppress(NotFound):  # already gone
+                self.client.wait(container, "removed")
         return code or 0
 
     def _create(self, options, args, detach=False, remove_here=False):

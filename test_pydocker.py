@@ -83,7 +83,7 @@ def _free_port():
         return probe.getsockname()[1]
 
 
-def _start_service(argv, log_path):
+def _start_service(argv, log_path, env=None):
     """Start a background service writing its output to log_path."""
     with open(log_path, "wb") as log:
         # A new session keeps Ctrl-C on pytest away from the service, so it
@@ -94,6 +94,7 @@ def _start_service(argv, log_path):
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
 
 
@@ -626,6 +627,218 @@ def test_image_fixture(engine, registry, auth_registry, busybox_image):
 
     engine.docker("rmi", local, name_plain, name_auth)
     return PushedImage(name_plain, name_auth, busybox_image, layers, digest)
+
+
+PODMAN_START_TIMEOUT = 60
+# What podman as root writes whatever its configuration says (a blob
+# cache, netavark's state), parents first: removed afterwards unless
+# they were there before.
+PODMAN_OUTSIDE = ("/var/lib/containers", "/var/lib/containers/cache",
+                  "/run/containers", "/run/containers/networks")
+# Where /proc/PID/limits names the limits podman gives every container.
+PODMAN_LIMITS = {"nofile": "Max open files", "nproc": "Max processes"}
+
+
+def _process_limits(pid):
+    """Return ``{"nofile": hard, "nproc": hard}`` of a running process.
+
+    A value is None when the limit is unlimited.
+    """
+    limits = {}
+    for line in _read_proc(pid, "limits").decode().splitlines():
+        for name, label in PODMAN_LIMITS.items():
+            if line.startswith(label):
+                hard = line[len(label):].split()[1]
+                limits[name] = int(hard) if hard.isdigit() else None
+    return limits
+
+
+class Podman:
+    """A private ``podman system service`` in a temporary folder.
+
+    Storage, run state, events and configuration all live in the folder;
+    environment variables point podman (the service and the ``podman``
+    CLI of ``podman()``) at them.
+
+    Args:
+        directory: an empty folder for everything podman writes.
+        registries: addresses (``127.0.0.1:PORT``) to reach over plain
+            HTTP.
+
+    Attributes:
+        dir, socket, host: as for Engine.
+        env: environment for a client aimed at the service (DOCKER_HOST)
+            and for the podman CLI (its configuration files).
+    """
+
+    def __init__(self, directory, registries):
+        self.dir = directory
+        self.registries = list(registries)
+        self.socket = os.path.join(directory, "podman.sock")
+        self.host = "unix://" + self.socket
+        self.log = os.path.join(directory, "podman.log")
+        self.storage = os.path.join(directory, "storage")
+        self.process = None
+        self.cli = shutil.which("podman")
+        self.env = dict(os.environ)
+        # No DOCKER_CONFIG: the podman CLI would read its config.json.
+        for name in ("DOCKER_CONTEXT", "DOCKER_TLS_VERIFY",
+                     "DOCKER_CERT_PATH", "DOCKER_API_VERSION",
+                     "DOCKER_CONFIG", "CONTAINER_HOST",
+                     "CONTAINER_CONNECTION"):
+            self.env.pop(name, None)
+        self.env.update(
+            DOCKER_HOST=self.host,
+            CONTAINERS_STORAGE_CONF=os.path.join(directory, "storage.conf"),
+            CONTAINERS_CONF=os.path.join(directory, "containers.conf"),
+            CONTAINERS_REGISTRIES_CONF=os.path.join(directory,
+                                                    "registries.conf"),
+            XDG_RUNTIME_DIR=os.path.join(directory, "xdg"),
+            XDG_CONFIG_HOME=os.path.join(directory, "xdg-config"),
+            TMPDIR=os.path.join(directory, "tmp"),
+        )
+
+    def start(self):
+        """Write the configuration, start the service, wait for /_ping.
+
+        The sandbox refuses raised limits, and podman gives containers
+        its default limits (or the configured ones), so the service is
+        started again if its own limits turn out lower than configured.
+        """
+        if self.cli is None:
+            pytest.fail("the Podman tests need podman on PATH "
+                        "(apt-get install podman)", pytrace=False)
+        self.outside = [path for path in PODMAN_OUTSIDE
+                        if not os.path.lexists(path)]
+        for name in ("xdg", "xdg-config", "tmp"):
+            os.makedirs(os.path.join(self.dir, name), mode=0o700)
+        self._write_config(_process_limits(os.getpid()))
+        self._start_service()
+        limits = _process_limits(self.process.pid)
+        if limits != self.limits:
+            _stop_process(self.process, ENGINE_STOP_TIMEOUT)
+            self._write_config(limits)
+            self._start_service()
+
+    def _start_service(self):
+        self.process = _start_service([
+            self.cli, "system", "service", "--time=0", self.host,
+        ], self.log, self.env)
+        # The process is podman itself from the start: its limits are set
+        # before it listens.
+        if not _wait_until(self.ping, self.process, PODMAN_START_TIMEOUT):
+            pytest.fail(
+                "podman system service did not start\n"
+                f"--- {self.log} ---\n{_log_tail(self.log)}",
+                pytrace=False,
+            )
+
+    def _write_config(self, limits):
+        """Write storage.conf, containers.conf and registries.conf."""
+        self.limits = limits
+        quoted = {name: json.dumps(os.path.join(self.dir, name))
+                  for name in ("storage", "run", "tmp", "volumes",
+                               "networks", "events.log")}
+        self._write("storage.conf", [
+            "[storage]",
+            'driver = "vfs"',
+            f"graphroot = {quoted['storage']}",
+            f"runroot = {quoted['run']}",
+        ])
+        ulimits = json.dumps([f"{name}={value}:{value}"
+                              for name, value in sorted(limits.items())
+                              if value is not None])
+        self._write("containers.conf", [
+            "[containers]",
+            # No CNI or netavark bridge here: containers get loopback only.
+            'netns = "none"',
+            f"default_ulimits = {ulimits}",
+            "[engine]",
+            'cgroup_manager = "cgroupfs"',
+            'events_logger = "file"',
+            f"events_logfile_path = {quoted['events.log']}",
+            f"tmp_dir = {quoted['tmp']}",
+            f"volume_path = {quoted['volumes']}",
+            "[network]",
+            f"network_config_dir = {quoted['networks']}",
+        ])
+        lines = ["unqualified-search-registries = []"]
+        for address in self.registries:
+            port = address.rpartition(":")[2]
+            # Podman's /auth skips TLS only for localhost:PORT.
+            for location in (address, f"localhost:{port}"):
+                lines += ["[[registry]]", f"location = {json.dumps(location)}",
+                          "insecure = true"]
+        self._write("registries.conf", lines)
+
+    def _write(self, name, lines):
+        with open(os.path.join(self.dir, name), "w",
+                  encoding="utf-8") as config:
+            config.write("\n".join(lines) + "\n")
+
+    def ping(self):
+        """Return True when the service answers GET /_ping with OK."""
+        return _unix_http_get(self.socket, "/_ping") == (200, b"OK")
+
+    def podman(self, *args, input=None, check=True):
+        """Run the podman CLI on the service's storage.
+
+        Returns:
+            subprocess.CompletedProcess with stdout and stderr as bytes.
+
+        Raises:
+            AssertionError: check is true and the command failed.
+        """
+        result = subprocess.run([self.cli, *args], input=input,
+                                capture_output=True, env=self.env,
+                                timeout=DOCKER_CLI_TIMEOUT, check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"podman {' '.join(args)} exited {result.returncode}: "
+                + result.stderr.decode("utf-8", "replace").strip()
+            )
+        return result
+
+    def container_ids(self):
+        """Return the IDs of all containers in the storage."""
+        try:
+            return os.listdir(os.path.join(self.storage, "vfs-containers"))
+        except OSError:
+            return []
+
+    def stop(self):
+        """Stop the service and remove every trace of it."""
+        try:
+            if self.process is not None and self.process.poll() is None:
+                self.podman("rm", "--all", "--force", "--time", "0",
+                            check=False)
+        finally:
+            if self.process is not None:
+                _stop_process(self.process, ENGINE_STOP_TIMEOUT)
+            # conmon outlives the service; its command line names the
+            # folder, and the container processes' cgroups their IDs.
+            _kill_leftovers(self.dir, self.container_ids())
+            _unmount_under(self.dir)
+            shutil.rmtree(self.dir, ignore_errors=True)
+            for path in reversed(self.outside):
+                shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def podman(registry, auth_registry):
+    """Yield a private Podman service holding busybox:latest."""
+    service = Podman(tempfile.mkdtemp(prefix="pydocker-podman-"),
+                     [registry.address, auth_registry.address])
+    try:
+        service.start()
+        # Named in full: the podman CLI would file a short name under
+        # localhost/, where the Docker API's "busybox" does not look.
+        service.podman("import", "--change", 'CMD ["sh"]', "-",
+                       "docker.io/library/" + BUSYBOX_IMAGE,
+                       input=_busybox_rootfs())
+        yield service
+    finally:
+        service.stop()
 
 
 class TestInfrastructure:
@@ -1520,6 +1733,22 @@ class TestRegistryAuth:
     def test_registry_key_of_reference(self, text, expected):
         reference = pydocker.parse_reference(text)
         assert pydocker.registry_key(reference) == expected
+
+    @pytest.mark.parametrize("address, expected", [
+        ("127.0.0.1:5000", "localhost:5000"),
+        ("http://127.0.0.1:5000", "localhost:5000"),
+        ("127.1.2.3:5000/v2/", "localhost:5000"),
+        ("[::1]:5000", "localhost:5000"),
+        ("https://127.0.0.1:5000", "https://127.0.0.1:5000"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("localhost:5000", "localhost:5000"),
+        ("10.0.0.1:5000", "10.0.0.1:5000"),
+        ("registry.example:5000", "registry.example:5000"),
+        ("https://index.docker.io/v1/", "https://index.docker.io/v1/"),
+    ], ids=["ip", "http-scheme", "loopback-net-path", "ipv6", "https",
+            "no-port", "localhost", "not-loopback", "name", "hub"])
+    def test_podman_auth_address(self, address, expected):
+        assert pydocker.podman_auth_address(address) == expected
 
     @pytest.mark.parametrize("stored, asked, matches", KEY_MATCHES,
                              ids=KEY_MATCH_IDS)
@@ -8326,3 +8555,254 @@ class TestSecrets:
                 assert secret.encode() not in run.stdout
                 assert secret.encode() not in run.stderr
         remove_image(engine, test_image.name_auth)
+
+
+# =========================================================================
+# Podman's Docker-compatible service
+# =========================================================================
+
+@pytest.fixture()
+def podman_env(podman, config_dir):
+    """Return an environment aiming pydocker at the Podman service."""
+    return pydocker_env(podman, config_dir)
+
+
+def podman_has(podman, kind, name):
+    """Return True when Podman holds a container or image by that name."""
+    return podman.podman(kind, "exists", name, check=False).returncode == 0
+
+
+class TestPodman:
+    """The everyday commands against ``podman system service``.
+
+    Where Podman 4.3 answers differently from dockerd, pydocker still
+    gives what docker gives.
+    """
+
+    def test_version_and_info_describe_podman(self, podman, podman_env):
+        done = run_pydocker(podman_env, "version")
+        assert done.returncode == 0, text(done.stderr)
+        assert " Podman Engine:\n" in text(done.stdout)
+        assert "API version:       1.41" in text(done.stdout)
+        done = run_pydocker(podman_env, "info")
+        assert done.returncode == 0, text(done.stderr)
+        assert " Storage Driver: vfs\n" in text(done.stdout)
+        assert f" Docker Root Dir: {podman.storage}\n" in text(done.stdout)
+
+    def test_images_lists_busybox_by_podman_id(self, podman, podman_env):
+        done = run_pydocker(podman_env, "images", "--no-trunc", "--format",
+                            "{{.Repository}}:{{.Tag}} {{.ID}}", "busybox")
+        assert done.returncode == 0, text(done.stderr)
+        ident = podman.podman("image", "inspect", "--format", "{{.Id}}",
+                              "docker.io/library/busybox").stdout.decode()
+        assert text(done.stdout) == f"busybox:latest sha256:{ident}"
+
+    def test_run_gives_output_exit_code_and_logs(self, podman, podman_env):
+        name = "pytest-podman-run"
+        try:
+            done = run_pydocker(podman_env, "run", "--name", name,
+                                "--network", "none", "busybox", "sh", "-c",
+                                "echo out; echo err >&2; exit 4")
+            assert (done.returncode, done.stdout, done.stderr) == \
+                (4, b"out\n", b"err\n")
+            status = podman.podman("inspect", "--format",
+                                   "{{.State.ExitCode}}", name)
+            assert status.stdout == b"4\n"
+            logs = run_pydocker(podman_env, "logs", name)
+            assert (logs.returncode, logs.stdout, logs.stderr) == \
+                (0, b"out\n", b"err\n")
+            listed = run_pydocker(podman_env, "ps", "--all", "--filter",
+                                  f"name={name}", "--format",
+                                  "{{.Names}} {{.Status}}")
+            assert text(listed.stdout).startswith(f"{name} Exited (4) ")
+            removed = run_pydocker(podman_env, "rm", name)
+            assert removed.stdout == f"{name}\n".encode()
+            assert not podman_has(podman, "container", name)
+        finally:
+            podman.podman("rm", "--force", name, check=False)
+
+    def test_run_rm_gives_the_exit_code_and_removes(self, podman,
+                                                    podman_env):
+        name = "pytest-podman-rm"
+        done = run_pydocker(podman_env, "run", "--rm", "--name", name,
+                            "--network", "none", "busybox", "sh", "-c",
+                            "exit 3")
+        assert done.returncode == 3, text(done.stderr)
+        assert not podman_has(podman, "container", name)
+
+    def test_run_interactive_rm_copies_stdin(self, podman, podman_env):
+        name = "pytest-podman-stdin"
+        done = run_pydocker(podman_env, "run", "-i", "--rm", "--name", name,
+                            "--network", "none", "busybox", "sh", "-c",
+                            "cat; exit 2", input=b"hello\npodman\n")
+        assert (done.returncode, done.stdout) == (2, b"hello\npodman\n")
+        assert not podman_has(podman, "container", name)
+
+    def test_exec_ps_and_rm_of_a_running_container(self, podman,
+                                                   podman_env):
+        name = "pytest-podman-exec"
+        try:
+            started = run_pydocker(podman_env, "run", "-d", "--name", name,
+                                   "--network", "none", "busybox", "sleep",
+                                   "300")
+            assert started.returncode == 0, text(started.stderr)
+            done = run_pydocker(podman_env, "exec", name, "sh", "-c",
+                                "echo in; exit 5")
+            assert (done.returncode, done.stdout) == (5, b"in\n")
+            done = run_pydocker(podman_env, "exec", "-i", name, "cat",
+                                input=b"typed\n")
+            assert (done.returncode, done.stdout) == (0, b"typed\n")
+            listed = run_pydocker(podman_env, "ps", "--no-trunc",
+                                  "--format", "{{.ID}} {{.Names}}")
+            assert f"{started.stdout.decode().strip()} {name}\n" in \
+                text(listed.stdout)
+            refused = run_pydocker(podman_env, "rm", name)
+            assert refused.returncode == 1
+            assert assert_one_clean_line(refused.stderr).startswith(
+                "Error response from daemon: ")
+            assert podman_has(podman, "container", name)
+            removed = run_pydocker(podman_env, "rm", "--force", name)
+            assert removed.returncode == 0, text(removed.stderr)
+            assert not podman_has(podman, "container", name)
+        finally:
+            podman.podman("rm", "--force", "--time", "0", name, check=False)
+
+    def test_tag_and_rmi(self, podman, podman_env):
+        tagged = "pytest/podman-tag:v1"
+        done = run_pydocker(podman_env, "tag", "busybox", tagged)
+        assert done.returncode == 0, text(done.stderr)
+        assert podman_has(podman, "image", "docker.io/" + tagged)
+        done = run_pydocker(podman_env, "rmi", tagged)
+        assert done.returncode == 0, text(done.stderr)
+        assert "Untagged: " in text(done.stdout)
+        assert not podman_has(podman, "image", "docker.io/" + tagged)
+        assert podman_has(podman, "image", "docker.io/library/busybox")
+
+    def test_commit_makes_an_image_of_the_container(self, podman,
+                                                    podman_env):
+        name, image = "pytest-podman-commit", "pytest/podman-commit:v1"
+        try:
+            podman.podman("run", "--name", name, "--network", "none",
+                          "docker.io/library/busybox", "sh", "-c",
+                          "echo made > /made.txt")
+            done = run_pydocker(podman_env, "commit", "--change",
+                                "CMD [\"cat\", \"/made.txt\"]", name, image)
+            assert done.returncode == 0, text(done.stderr)
+            made = podman.podman("image", "inspect", "--format", "{{.Id}}",
+                                 "docker.io/" + image).stdout.decode()
+            # Podman gives the bare ID, dockerd "sha256:" and the ID.
+            assert text(done.stdout).split(":")[-1] == made
+            ran = run_pydocker(podman_env, "run", "--rm", "--network",
+                               "none", image)
+            assert (ran.returncode, ran.stdout) == (0, b"made\n")
+        finally:
+            podman.podman("rm", "--force", name, check=False)
+            podman.podman("rmi", "--force", "docker.io/" + image,
+                          check=False)
+
+    def test_import_a_root_filesystem(self, podman, podman_env):
+        image = "pytest/podman-import:v1"
+        try:
+            done = run_pydocker(podman_env, "import", "-", image,
+                                input=_busybox_rootfs())
+            assert done.returncode == 0, text(done.stderr)
+            assert podman_has(podman, "image", "docker.io/" + image)
+            ran = run_pydocker(podman_env, "run", "--rm", "--network",
+                               "none", image, "cat", "/etc/group")
+            assert ran.stdout.startswith(b"root:x:0:")
+        finally:
+            podman.podman("rmi", "--force", "docker.io/" + image,
+                          check=False)
+
+    def test_pull_from_plain_registry(self, podman, podman_env,
+                                      test_image):
+        try:
+            done = run_pydocker(podman_env, "pull", test_image.name_plain)
+            assert done.returncode == 0, text(done.stderr)
+            assert podman_has(podman, "image", test_image.name_plain)
+            ran = run_pydocker(podman_env, "run", "--rm", "--network",
+                               "none", test_image.name_plain)
+            assert ran.stdout == b"hello from pytest\n"
+        finally:
+            podman.podman("rmi", "--force", test_image.name_plain,
+                          check=False)
+
+    def test_pull_of_a_missing_tag_fails_in_one_line(self, podman_env,
+                                                     registry):
+        done = run_pydocker(podman_env, "pull",
+                            f"{registry.address}/pytest/multi:missing")
+        assert done.returncode == 1
+        assert "manifest unknown" in assert_one_clean_line(done.stderr)
+
+    def test_push_to_plain_registry(self, podman, podman_env, registry):
+        name = f"{registry.address}/pytest/podman-push:v1"
+        try:
+            podman.podman("tag", "docker.io/library/busybox", name)
+            done = run_pydocker(podman_env, "push", name)
+            assert done.returncode == 0, text(done.stderr)
+            assert "v1: digest: sha256:" in text(done.stdout)
+            url = f"{registry.url}/v2/pytest/podman-push/tags/list"
+            opener = urllib.request.build_opener(
+                urllib.request.ProxyHandler({}))
+            with opener.open(url, timeout=10) as answer:
+                assert json.load(answer)["tags"] == ["v1"]
+        finally:
+            podman.podman("rmi", "--force", name, check=False)
+
+    def test_push_to_a_closed_port_fails_in_one_line(self, podman,
+                                                     podman_env):
+        name = f"127.0.0.1:{_free_port()}/pytest/nowhere:v1"
+        try:
+            podman.podman("tag", "docker.io/library/busybox", name)
+            done = run_pydocker(podman_env, "push", name)
+            assert done.returncode == 1
+            assert "connection refused" in \
+                assert_one_clean_line(done.stderr)
+        finally:
+            podman.podman("rmi", "--force", name, check=False)
+
+    def test_login_by_address_to_plain_registry_then_pull(
+            self, podman, podman_env, config_dir, auth_registry,
+            test_image):
+        address = auth_registry.address
+        done = run_pydocker(podman_env, "login", "--username",
+                            auth_registry.username, "--password-stdin",
+                            address, input=auth_registry.password.encode())
+        assert done.returncode == 0, text(done.stderr)
+        assert text(done.stdout).endswith("Login Succeeded\n")
+        auths = json.loads((config_dir / "config.json").read_text())["auths"]
+        assert list(auths) == [address]
+        try:
+            pulled = run_pydocker(podman_env, "pull", test_image.name_auth)
+            assert pulled.returncode == 0, text(pulled.stderr)
+            assert podman_has(podman, "image", test_image.name_auth)
+        finally:
+            podman.podman("rmi", "--force", test_image.name_auth,
+                          check=False)
+
+    def test_login_with_a_wrong_password_is_refused(self, podman_env,
+                                                    auth_registry):
+        done = run_pydocker(podman_env, "login", "--username",
+                            auth_registry.username, "--password-stdin",
+                            auth_registry.address, input=b"wrong")
+        assert done.returncode == 1
+        line = assert_one_clean_line(done.stderr)
+        # Refused by the registry, not for speaking HTTP to it.
+        assert "401 Unauthorized" in line, line
+        assert "HTTPS" not in line
+
+    def test_events_between_two_past_times_end(self, podman, podman_env):
+        name = "pytest-podman-events"
+        since = time.time() - 1
+        podman.podman("run", "--rm", "--name", name, "--network", "none",
+                      "docker.io/library/busybox", "true")
+        until = time.time()
+        done = run_pydocker(podman_env, "events", "--since", f"{since:.3f}",
+                            "--until", f"{until:.3f}", "--filter",
+                            f"container={name}", timeout=60)
+        assert done.returncode == 0, text(done.stderr)
+        actions = [line.split()[2] for line in text(done.stdout).splitlines()]
+        for action in ("create", "start", "die"):
+            assert action in actions
+        assert actions.index("create") < actions.index("start") < \
+            actions.index("die")
