@@ -3659,11 +3659,19 @@ class ProgressRenderer:
     line per status, and messages that only move a progress bar are left
     out.
 
+    On a terminal, updates of a line already shown are drawn at most
+    REDRAW_INTERVAL apart: between two redraws only each line's newest
+    message is kept, so a fast stream costs the terminal no more than a
+    slow one, and the final screen is the same.  Call ``flush`` at the
+    end to draw what is still held back.
+
     Args:
         out: a binary stream to write to.
         terminal: whether ``out`` is a terminal.
         width: the terminal width (None: ask the terminal, else 200).
     """
+
+    REDRAW_INTERVAL = 0.05
 
     def __init__(self, out, terminal=False, width=None):
         self.out = out
@@ -3671,6 +3679,8 @@ class ProgressRenderer:
         self.width = width
         self.lines = {}
         self.aux = []
+        self.pending = {}  # line id -> its newest message, not yet drawn
+        self.drawn_at = 0.0
 
     def _width(self):
         if self.width is None:
@@ -3692,14 +3702,32 @@ class ProgressRenderer:
         error = detail.get("message") if isinstance(detail, dict) else detail
         error = error or message.get("error")
         if error:
+            self.flush()
             raise StreamError(error if isinstance(error, str)
                               else json.dumps(error))
         if "aux" in message:
             self.aux.append(message["aux"])
             return
         ident = _field(message, "id")
-        diff = 0
         layer_line = "progressDetail" in message or message.get("progress")
+        if self.terminal and ident and layer_line and ident in self.lines:
+            self.pending[ident] = message
+            if time.monotonic() - self.drawn_at >= self.REDRAW_INTERVAL:
+                self.flush()
+            return
+        self.flush()
+        self._draw(message, ident, layer_line)
+
+    def flush(self):
+        """Draw the line updates held back since the last redraw."""
+        pending, self.pending = self.pending, {}
+        for ident, message in pending.items():
+            self._draw(message, ident, True)
+        self.drawn_at = time.monotonic()
+
+    def _draw(self, message, ident, layer_line):
+        """Write one message, on its layer's line when it has one."""
+        diff = 0
         if ident and layer_line:
             line = self.lines.get(ident)
             if line is None:
@@ -3722,7 +3750,10 @@ class ProgressRenderer:
         end = ""
         prefix = ""
         has_detail = "progressDetail" in message
-        bar = self._bar(message.get("progressDetail") or {})
+        detail = message.get("progressDetail") or {}
+        if has_detail and not self.terminal and _moves_bar(detail):
+            return ""  # a bar is for terminals: skip formatting it
+        bar = self._bar(detail)
         if self.terminal and has_detail and not message.get("stream"):
             prefix = "\x1b[2K\r"
             end = "\r"
@@ -3766,6 +3797,13 @@ class ProgressRenderer:
             remaining = int(elapsed / current * (total - current))
             left = " " + go_duration(remaining)
         return bar + numbers + left
+
+
+def _moves_bar(detail):
+    """Tell whether a progressDetail would draw a bar (see ``_bar``)."""
+    return isinstance(detail, dict) and (
+        _progress_number(detail, "current") > 0
+        or _progress_number(detail, "total") > 0)
 
 
 def _field(message, name):
@@ -7685,6 +7723,7 @@ class DockerCli:
                 renderer.show(message)
                 output.flush()
         finally:
+            renderer.flush()
             output.flush()
         return renderer.aux
 
