@@ -8860,6 +8860,55 @@ def bench_main():
     return 0
 
 
+class TestHotPath:
+    """What the benchmark relies on, checked without timing anything."""
+
+    def test_import_adds_nothing_beyond_http_client(self):
+        code = ("import sys, http.client, json, socket\n"
+                "before = set(sys.modules)\n"
+                "import pydocker\n"
+                "print(sorted(set(sys.modules) - before))")
+        result = subprocess.run([sys.executable, "-c", code], cwd=HERE,
+                                capture_output=True, check=True)
+        assert result.stdout.decode().strip() == "['pydocker']"
+
+    def test_debug_logging_still_reaches_a_configured_logger(self):
+        code = ("import logging, pydocker\n"
+                "logging.basicConfig(level=logging.DEBUG, format='%(name)s "
+                "%(message)s')\n"
+                "pydocker.log.debug('seen %s', 1)\n"
+                "pydocker.log.warning('warned')")
+        result = subprocess.run([sys.executable, "-c", code], cwd=HERE,
+                                capture_output=True, check=True)
+        assert result.stderr == b"pydocker seen 1\npydocker warned\n"
+
+    def test_warning_without_logging_configured_is_shown(self):
+        code = "import pydocker; pydocker.log.warning('careful')"
+        result = subprocess.run([sys.executable, "-c", code], cwd=HERE,
+                                capture_output=True, check=True)
+        assert result.stderr == b"careful\n"
+
+    def test_coalesced_redraws_leave_the_same_screen(self, monkeypatch):
+        stream = synthetic_pull(3000, 5)
+        messages = [json.loads(line) for line in stream.splitlines()]
+        screens = []
+        for interval in (0, 3600):
+            monkeypatch.setattr(pydocker.ProgressRenderer,
+                                "REDRAW_INTERVAL", interval)
+            out = io.BytesIO()
+            renderer = pydocker.ProgressRenderer(out, terminal=True,
+                                                 width=200)
+            for message in messages:
+                renderer.show(message)
+            renderer.flush()
+            screens.append((terminal_screen(out.getvalue()),
+                            len(out.getvalue())))
+        (every, every_size), (coalesced, coalesced_size) = screens
+        assert coalesced == every
+        assert "Pull complete" in every[1]
+        assert coalesced_size < every_size / 10
+
+
 class TestBenchmark:
     """The benchmark runs, at a tiny size and once; timings are never
     asserted."""
