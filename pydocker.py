@@ -183,6 +183,11 @@ class _Logger:
         if self.isEnabledFor(WARNING):
             self._get().warning(message, *args)
 
+    def __getattr__(self, name):
+        # Anything else a caller wants of a Logger (setLevel, handlers,
+        # info...) is the real logger's.
+        return getattr(self._get(), name)
+
 
 log = _Logger("pydocker")
 
