@@ -75,10 +75,8 @@ __all__ = [
 ]
 
 import base64
-import contextlib
 import http.client
 import json
-import logging
 import os
 import re
 import socket
@@ -88,8 +86,9 @@ import time
 import urllib.parse
 
 # Modules only some commands need (subprocess, termios, getpass-like
-# prompting, fcntl, tempfile) are imported inside the functions that use
-# them, so that start-up costs no more than http.client itself.
+# prompting, fcntl, tempfile, contextlib, logging) are imported inside the
+# functions that use them, so that start-up costs no more than http.client
+# itself (base64, re, socket, ssl, time and urllib.parse come with it).
 
 
 # =========================================================================
@@ -111,6 +110,9 @@ HUB_DOMAIN = "docker.io"
 HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 
 STREAM_CHUNK = 1 << 16
+# Raw streams (save, export, logs, load) are copied in larger pieces: the
+# per-piece work of Python, not the bytes, is what limits their speed.
+RAW_CHUNK = 1 << 20
 # A JSON message larger than this, still unfinished, means a broken stream.
 MAX_JSON_MESSAGE = 16 << 20
 
@@ -119,7 +121,94 @@ MAX_JSON_MESSAGE = 16 << 20
 PROXIED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1",
                    "SIGUSR2", "SIGALRM")
 
-log = logging.getLogger("pydocker")
+# logging's own level numbers, fixed since Python 2.3.
+DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
+
+
+class _Logger:
+    """The ``pydocker`` logger, importing ``logging`` only when a record
+    can be shown.
+
+    Importing logging costs about a third of what http.client costs, on
+    every run.  A debug or info record cannot go anywhere while logging
+    has never been imported (nothing can have configured a handler), or
+    below the level the command line asked for, so it is dropped unseen.
+    Warnings and errors always reach ``logging.getLogger("pydocker")``.
+    """
+
+    def __init__(self, name):
+        self.name = name
+        self.level = None  # set by the command line; None for a library
+        self._logger = None
+
+    def configure(self, level):
+        """Show records from ``level`` up on stderr as ``LEVEL: text``."""
+        self.level = level
+        if self._logger is not None:
+            self._apply()
+
+    def _get(self):
+        if self._logger is None:
+            import logging
+            self._logger = logging.getLogger(self.name)
+            if self.level is not None:
+                self._apply()
+        return self._logger
+
+    def _apply(self):
+        import logging
+        if not self._logger.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter(
+                "%(levelname)s: %(message)s"))
+            self._logger.addHandler(handler)
+            self._logger.propagate = False
+        self._logger.setLevel(self.level)
+
+    def isEnabledFor(self, level):  # noqa: N802 - logging.Logger's name
+        """Tell whether a record at ``level`` would be shown."""
+        if self._logger is None:
+            if self.level is not None and level < self.level:
+                return False
+            if self.level is None and level < WARNING and \
+                    "logging" not in sys.modules:
+                return False
+        return self._get().isEnabledFor(level)
+
+    def debug(self, message, *args):
+        if self.isEnabledFor(DEBUG):
+            self._get().debug(message, *args)
+
+    def warning(self, message, *args):
+        if self.isEnabledFor(WARNING):
+            self._get().warning(message, *args)
+
+    def __getattr__(self, name):
+        # Anything else a caller wants of a Logger (setLevel, handlers,
+        # info...) is the real logger's.
+        return getattr(self._get(), name)
+
+
+log = _Logger("pydocker")
+
+
+class _Pattern:
+    """A regular expression compiled the first time it is used.
+
+    Compiling the module's patterns at import would cost every run, for
+    the few that a command needs.
+    """
+
+    def __init__(self, pattern, flags=0):
+        self.pattern = pattern
+        self.flags = flags
+
+    def __getattr__(self, name):
+        # Called only for what the instance lacks: a method of the
+        # compiled pattern, kept on the instance for the next calls.
+        value = getattr(re.compile(self.pattern, self.flags), name)
+        setattr(self, name, value)
+        return value
 
 
 # =========================================================================
@@ -544,9 +633,9 @@ def parse_host(addr, tls=False):
 
 # Characters a host name or address may have (unicode letters included,
 # for international names), and those an API base path may have.
-_HOST_NAME = re.compile(r"[\w.-]*", re.UNICODE)
-_IPV6_HOST = re.compile(r"\[[0-9a-fA-F:.]+(?:%[\w.-]+)?\]")
-_BASE_PATH = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
+_HOST_NAME = _Pattern(r"[\w.-]*", re.UNICODE)
+_IPV6_HOST = _Pattern(r"\[[0-9a-fA-F:.]+(?:%[\w.-]+)?\]")
+_BASE_PATH = _Pattern(r"[A-Za-z0-9._~!$&'()*+,;=:@%/-]*")
 
 
 def _parse_tcp_address(rest, addr, tls):
@@ -799,6 +888,48 @@ def open_connection(host, tls=None, timeout=None):
                        "tcp or ssh address")
 
 
+class _http_version:  # noqa: N801 - used as a function, in a with
+    """Send one request of ``connection`` in HTTP/1.0 when ``raw``.
+
+    http.client has no public switch for the request line's version; the
+    class attributes it reads are set on the instance, then removed.
+    HTTP/1.0 adds no Host header by itself, so it is added here.
+    """
+
+    def __init__(self, connection, raw, headers):
+        self.connection = connection
+        self.raw = raw and not isinstance(connection, SSHConnection)
+        if self.raw:
+            host = connection.host
+            if ":" in host:
+                host = f"[{host}]"
+            if connection.port != connection.default_port:
+                host = f"{host}:{connection.port}"
+            headers.setdefault("Host", host)
+
+    def __enter__(self):
+        if self.raw:
+            self.connection._http_vsn = 10
+            self.connection._http_vsn_str = "HTTP/1.0"
+
+    def __exit__(self, *exc_info):
+        if self.raw:
+            del self.connection._http_vsn, self.connection._http_vsn_str
+
+
+def _file_size(body):
+    """Return how many bytes a regular file body has left, else None."""
+    try:
+        status = os.fstat(body.fileno())
+        position = body.tell()
+    except (AttributeError, OSError, ValueError):
+        return None
+    import stat
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    return max(0, status.st_size - position)
+
+
 def base_path(host):
     """Return the API base path a ``tcp://host:port/base`` URL carries."""
     if not host.startswith("tcp://"):
@@ -1042,7 +1173,7 @@ class Client:
         return self._base + path
 
     def request(self, method, path, params=None, body=None, headers=None,
-                stream=False, versioned=True):
+                stream=False, versioned=True, raw=False):
         """Send one request and return the response once it is successful.
 
         Args:
@@ -1055,6 +1186,11 @@ class Client:
             headers: extra headers for this request.
             stream: the answer may take as long as it likes (no timeout).
             versioned: prefix the path with the negotiated version.
+            raw: ask in HTTP/1.0, so that the engine sends a large body
+                as it is, without chunked encoding, and ends it by
+                closing the connection (reading it costs less); the next
+                request opens a new connection.  Ignored over ssh, where
+                a connection is a whole ssh process.
 
         Returns:
             The ``http.client.HTTPResponse``, not yet read.
@@ -1069,28 +1205,35 @@ class Client:
         if isinstance(body, (dict, list)):
             body = json.dumps(body).encode()
             all_headers["Content-Type"] = "application/json"
+        elif _file_size(body) is not None:
+            # A regular file: sent whole from its current position.
+            all_headers["Content-Length"] = str(_file_size(body))
         elif body is not None and not isinstance(body, (bytes, bytearray)):
             chunked = True
             all_headers["Transfer-Encoding"] = "chunked"
         log.debug("request: %s %s %s", method, target,
                   redact_headers(all_headers))
         response = self._send(method, target, body, all_headers, chunked,
-                              stream)
+                              stream, raw)
         log.debug("response: %s %s", response.status, response.reason)
         if response.status >= 400:
             raise self._api_error(response)
         return response
 
-    def _send(self, method, target, body, headers, chunked, stream):
+    def _send(self, method, target, body, headers, chunked, stream,
+              raw=False):
         """Send a request, retrying once on a keep-alive that went stale."""
         for attempt in (1, 2):
             reused = self._connection is not None
             connection = self._connect()
             try:
                 connection.sock.settimeout(None if stream else self.timeout)
-                connection.request(method, target, body=body,
-                                   headers=headers, encode_chunked=chunked)
-                response = connection.getresponse()
+                connection.blocksize = RAW_CHUNK  # for a file body
+                with _http_version(connection, raw, headers):
+                    connection.request(method, target, body=body,
+                                       headers=headers,
+                                       encode_chunked=chunked)
+                    response = connection.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError,
                     ConnectionResetError) as error:
                 if reused and attempt == 1 and not chunked:
@@ -1234,9 +1377,10 @@ class Client:
 
     def _stream_raw(self, method, path, params=None, body=None):
         """Send a request and yield its answer's bytes in bounded chunks."""
-        response = self.request(method, path, params, body, stream=True)
+        response = self.request(method, path, params, body, stream=True,
+                                raw=True)
         while True:
-            chunk = _read_chunk(response)
+            chunk = _read_chunk(response, RAW_CHUNK)
             if not chunk:
                 break
             yield chunk
@@ -1424,12 +1568,13 @@ class Client:
     def save(self, names):
         """Yield the bytes of a tar holding the images ``names``."""
         response = self.request("GET", "/images/get", {"names": list(names)},
-                                stream=True)
+                                stream=True, raw=True)
         yield from raw_chunks(response)
         self._response = None
 
     def load(self, data, quiet=False):
-        """Load images from a tar given as an iterable of bytes.
+        """Load images from a tar given as a regular binary file (sent from
+        its current position) or an iterable of bytes.
 
         Yields the engine's JSON messages; an answer in plain text (old
         engines) comes as ``{"stream": text}`` messages.
@@ -1796,8 +1941,8 @@ class Client:
                                  "follow": follow, "timestamps": timestamps,
                                  "tail": tail, "since": since,
                                  "until": until, "details": details},
-                                stream=True)
-        yield from demultiplex(lambda: _read_chunk(response), tty)
+                                stream=True, raw=True)
+        yield from demultiplex(lambda: _read_chunk(response, RAW_CHUNK), tty)
         self._response = None
 
     def attach(self, container, stdin=False, stdout=True, stderr=True,
@@ -1926,7 +2071,7 @@ def raw_chunks(response):
         StreamError: the connection failed while reading.
     """
     while True:
-        chunk = _read_chunk(response)
+        chunk = _read_chunk(response, RAW_CHUNK)
         if not chunk:
             return
         yield chunk
@@ -2015,7 +2160,7 @@ def json_messages(response):
 
 
 # What may still follow a number that ends where the buffer ends.
-_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
+_NUMBER_TAIL = _Pattern(r"[0-9.eE+-]*")
 # What ends a JSON value that starts with each character.
 _CLOSERS = {"{": "}", "[": "]", '"': '"'}
 
@@ -2066,14 +2211,14 @@ def _check_message_size(buffer):
                           f"message longer than {MAX_JSON_MESSAGE} bytes")
 
 
-def _read_chunk(response):
+def _read_chunk(response, size=STREAM_CHUNK):
     """Return the next bytes of a streamed answer, ``b""`` at its end.
 
     Raises:
         StreamError: the connection failed while reading.
     """
     try:
-        return response.read1(STREAM_CHUNK)
+        return response.read1(size)
     except (OSError, http.client.HTTPException) as error:
         raise _read_failure(error) from None
 
@@ -2228,8 +2373,8 @@ def go_quote(text):
     return '"' + "".join(out) + '"'
 
 
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+',
-                         re.S)
+_JSON_TOKEN = _Pattern(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]|[^\s{}\[\],:"]+',
+                      re.S)
 
 
 def indent_json(raw, indent="    "):
@@ -3563,11 +3708,19 @@ class ProgressRenderer:
     line per status, and messages that only move a progress bar are left
     out.
 
+    On a terminal, updates of a line already shown are drawn at most
+    REDRAW_INTERVAL apart: between two redraws only each line's newest
+    message is kept, so a fast stream costs the terminal no more than a
+    slow one, and the final screen is the same.  Call ``flush`` at the
+    end to draw what is still held back.
+
     Args:
         out: a binary stream to write to.
         terminal: whether ``out`` is a terminal.
         width: the terminal width (None: ask the terminal, else 200).
     """
+
+    REDRAW_INTERVAL = 0.05
 
     def __init__(self, out, terminal=False, width=None):
         self.out = out
@@ -3575,6 +3728,8 @@ class ProgressRenderer:
         self.width = width
         self.lines = {}
         self.aux = []
+        self.pending = {}  # line id -> its newest message, not yet drawn
+        self.drawn_at = 0.0
 
     def _width(self):
         if self.width is None:
@@ -3596,14 +3751,32 @@ class ProgressRenderer:
         error = detail.get("message") if isinstance(detail, dict) else detail
         error = error or message.get("error")
         if error:
+            self.flush()
             raise StreamError(error if isinstance(error, str)
                               else json.dumps(error))
         if "aux" in message:
             self.aux.append(message["aux"])
             return
         ident = _field(message, "id")
-        diff = 0
         layer_line = "progressDetail" in message or message.get("progress")
+        if self.terminal and ident and layer_line and ident in self.lines:
+            self.pending[ident] = message
+            if time.monotonic() - self.drawn_at >= self.REDRAW_INTERVAL:
+                self.flush()
+            return
+        self.flush()
+        self._draw(message, ident, layer_line)
+
+    def flush(self):
+        """Draw the line updates held back since the last redraw."""
+        pending, self.pending = self.pending, {}
+        for ident, message in pending.items():
+            self._draw(message, ident, True)
+        self.drawn_at = time.monotonic()
+
+    def _draw(self, message, ident, layer_line):
+        """Write one message, on its layer's line when it has one."""
+        diff = 0
         if ident and layer_line:
             line = self.lines.get(ident)
             if line is None:
@@ -3626,7 +3799,10 @@ class ProgressRenderer:
         end = ""
         prefix = ""
         has_detail = "progressDetail" in message
-        bar = self._bar(message.get("progressDetail") or {})
+        detail = message.get("progressDetail") or {}
+        if has_detail and not self.terminal and _moves_bar(detail):
+            return ""  # a bar is for terminals: skip formatting it
+        bar = self._bar(detail)
         if self.terminal and has_detail and not message.get("stream"):
             prefix = "\x1b[2K\r"
             end = "\r"
@@ -3670,6 +3846,13 @@ class ProgressRenderer:
             remaining = int(elapsed / current * (total - current))
             left = " " + go_duration(remaining)
         return bar + numbers + left
+
+
+def _moves_bar(detail):
+    """Tell whether a progressDetail would draw a bar (see ``_bar``)."""
+    return isinstance(detail, dict) and (
+        _progress_number(detail, "current") > 0
+        or _progress_number(detail, "total") > 0)
 
 
 def _field(message, name):
@@ -4117,13 +4300,13 @@ def terminal_size(stream):
 
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
-                     r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
-_PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
-_DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
-                     r":[0-9a-fA-F]{32,}")
-_HEX_ID = re.compile(r"[a-f0-9]{64}")
+_DOMAIN = _Pattern(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
+                  r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
+_PATH = _Pattern(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
+_TAG = _Pattern(r"[\w][\w.-]{0,127}")
+_DIGEST = _Pattern(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
+                  r":[0-9a-fA-F]{32,}")
+_HEX_ID = _Pattern(r"[a-f0-9]{64}")
 
 
 class Reference:
@@ -6433,12 +6616,12 @@ class DockerCli:
         if template.value:
             return self._format_one(template.value, "", lambda: dict(
                 self.client.info(), ClientInfo={
-                    "Debug": log.isEnabledFor(logging.DEBUG),
+                    "Debug": log.isEnabledFor(DEBUG),
                     "Version": __version__, "Context": "default",
                     "Plugins": [], "Warnings": None}))
         self.out(format_rows("Client:", [
             ("Version", __version__),
-            ("Debug Mode", str(log.isEnabledFor(logging.DEBUG)).lower())],
+            ("Debug Mode", str(log.isEnabledFor(DEBUG)).lower())],
             12))
         info = self.client.info()
         self.out()
@@ -7170,8 +7353,10 @@ class DockerCli:
         if remove_here and code is not None:  # None: the user detached
             self.client.remove_container(container, volumes=True)
         if podman_removes and code is not None:
-            with contextlib.suppress(NotFound):  # already gone
+            try:
                 self.client.wait(container, "removed")
+            except NotFound:
+                pass  # already gone
         return code or 0
 
     def _create(self, options, args, detach=False, remove_here=False):
@@ -7313,6 +7498,7 @@ class DockerCli:
         """
         import threading
         detached = threading.Event()
+        import contextlib
         with contextlib.ExitStack() as stack:
             if tty and stdin and self.stdin_tty:
                 stack.enter_context(raw_terminal(self.stdin))
@@ -7354,9 +7540,10 @@ class DockerCli:
         except (OSError, ValueError):
             pass  # the container ended and its stream went away
 
-    @contextlib.contextmanager
     def _following_size(self, resize):
         """Give the remote terminal our size now and on every SIGWINCH."""
+        import contextlib
+
         def follow(*_):
             size = terminal_size(self.stdout)
             if size is None:
@@ -7369,9 +7556,13 @@ class DockerCli:
                     # An exec's process may not have started yet.
                     time.sleep(0.05 * (attempt + 1))
 
-        follow()
-        with signal_handlers(("SIGWINCH",), follow):
-            yield
+        @contextlib.contextmanager
+        def following():
+            follow()
+            with signal_handlers(("SIGWINCH",), follow):
+                yield
+
+        return following()
 
     def _forward_signal(self, container):
         """Return a signal handler that sends the signal to ``container``.
@@ -7632,6 +7823,7 @@ class DockerCli:
                 renderer.show(message)
                 output.flush()
         finally:
+            renderer.flush()
             output.flush()
         return renderer.aux
 
@@ -7879,8 +8071,11 @@ class DockerCli:
             handle = self.stdin
         try:
             # Progress bars only make sense on a terminal, as in docker.
+            body = handle
+            if _file_size(handle) is None:
+                body = file_chunks(handle, RAW_CHUNK)
             self._render(self.client.load(
-                file_chunks(handle), quiet.value or not self.stdout_tty))
+                body, quiet.value or not self.stdout_tty))
         finally:
             if handle is not self.stdin:
                 handle.close()
@@ -8426,8 +8621,8 @@ class SearchContext(FormatContext):
         return super().to_json()
 
 
-_GO_DURATION = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
-                          r"(?:ns|us|\u00b5s|ms|s|m|h)")
+_GO_DURATION = _Pattern(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
+                       r"(?:ns|us|\u00b5s|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1,
              "m": 60, "h": 3600}
 
@@ -10019,22 +10214,15 @@ def setup_logging(debug, level):
     Raises:
         FlagError: an unknown level name.
     """
-    levels = {"debug": logging.DEBUG, "info": logging.INFO,
-              "warn": logging.WARNING, "warning": logging.WARNING,
-              "error": logging.ERROR, "fatal": logging.CRITICAL,
-              "panic": logging.CRITICAL}
+    levels = {"debug": DEBUG, "info": INFO, "warn": WARNING,
+              "warning": WARNING, "error": ERROR, "fatal": CRITICAL,
+              "panic": CRITICAL}
     if level.lower() not in levels:
         raise FlagError(f'invalid argument "{level}" for "-l, --log-level" '
                         f'flag: not a valid logrus Level: "{level}"',
                         exit_code=1)
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-        log.addHandler(handler)
-        log.propagate = False
     # At "info" pydocker says nothing: user output goes to the streams.
-    log.setLevel(logging.DEBUG if debug else max(levels[level.lower()],
-                                                 logging.WARNING))
+    log.configure(DEBUG if debug else max(levels[level.lower()], WARNING))
 
 
 def client_from_flags(flags, environ):

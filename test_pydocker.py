@@ -12,6 +12,7 @@ auth and config, fake-daemon faults, then commands against the engine.
 """
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import http.client
@@ -29,6 +30,7 @@ import signal
 import socket
 import ssl
 import stat
+import statistics
 import struct
 import subprocess
 import sys
@@ -8806,3 +8808,817 @@ class TestPodman:
             assert action in actions
         assert actions.index("create") < actions.index("start") < \
             actions.index("die")
+
+
+# Benchmark: ``python3 test_pydocker.py bench``, run by hand
+# =========================================================================
+#
+# Each scenario runs pydocker side by side with the docker CLI on PATH,
+# docker-py (when it can be installed) and curl, alternating, several
+# times, and prints one table.  The suite never asserts a timing: it only
+# runs the benchmark at a tiny size, once, and checks the table's shape.
+
+# The interpreter a server has, never a version manager's shim.
+BENCH_PYTHON = "/usr/bin/python3" if os.path.exists(
+    "/usr/bin/python3") else sys.executable
+# docker-py lives in the benchmark's own venv, built on BENCH_PYTHON.
+BENCH_VENV = os.path.expanduser("~/.cache/pydocker-bench/venv")
+BENCH_FULL = {
+    "containers": 50, "images": 20, "image": 1 << 30, "logs": 200 << 20,
+    "export": 500 << 20, "layers": 4, "layer": 16 << 20,
+    "messages": 100_000, "render_layers": 20, "calls": 1000,
+    "repeat": 3, "startup_repeat": 15, "docker_py": True,
+}
+BENCH_TINY = {
+    "containers": 2, "images": 2, "image": 1 << 20, "logs": 1 << 20,
+    "export": 1 << 20, "layers": 2, "layer": 1 << 10, "messages": 400,
+    "render_layers": 3, "calls": 3, "repeat": 1, "startup_repeat": 1,
+    "docker_py": False,
+}
+BENCH_COLUMNS = ("scenario", "client", "median", "min-max", "throughput",
+                 "peak RSS", "ratio")
+BENCH_TERMINAL_COLUMNS = 200
+# GNU time (Debian's "time" package), for each program's peak RSS.
+BENCH_TIME = "/usr/bin/time"
+
+
+class BenchRun:
+    """One finished process: wall time, peak RSS and what it showed."""
+
+    def __init__(self, seconds, rss, output=b""):
+        self.seconds = seconds
+        self.rss = rss
+        self.output = output
+
+
+def bench_process(argv, env, cwd=None, stdin=None, stdout=None,
+                  terminal=False):
+    """Run ``argv`` to its end; return a BenchRun.
+
+    Args:
+        stdin: a file to read from (default: nothing).
+        stdout: ``"pipe"`` (drained and kept), or None for /dev/null.
+        terminal: run on a pseudo-terminal (its output is kept).
+
+    Raises:
+        AssertionError: the process failed.
+    """
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(open(stdin or os.devnull, "rb"))
+        errors = stack.enter_context(tempfile.TemporaryFile())
+        output = []
+        if terminal:
+            master, slave = os.openpty()
+            stack.callback(os.close, master)
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack(
+                "HHHH", 50, BENCH_TERMINAL_COLUMNS, 0, 0))
+            sink = errors = slave
+        elif stdout == "pipe":
+            sink = subprocess.PIPE
+        else:
+            sink = stack.enter_context(open(os.devnull, "wb"))
+        # GNU time reports the peak RSS of the program alone: the
+        # process we fork carries our own RSS until it execs.
+        measured = os.path.join(stack.enter_context(
+            tempfile.TemporaryDirectory()), "rss")
+        if os.path.exists(BENCH_TIME):
+            argv = [BENCH_TIME, "-o", measured, "-f", "%M", *argv]
+        start = time.perf_counter()
+        process = subprocess.Popen(argv, stdin=source, stdout=sink,
+                                   stderr=errors, env=env, cwd=cwd,
+                                   start_new_session=terminal)
+        reader = None
+        if terminal:
+            os.close(slave)
+            reader = threading.Thread(target=_drain_fd,
+                                      args=(master, output))
+        elif stdout == "pipe":
+            reader = threading.Thread(target=_drain_fd, args=(
+                process.stdout.fileno(), output))
+        if reader is not None:
+            reader.start()
+        _, status = os.waitpid(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if reader is not None:
+            reader.join()
+        if process.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(argv)} exited {process.returncode}: "
+                + _bench_errors(errors, output))
+        rss = 0
+        with contextlib.suppress(OSError, ValueError), open(measured) as file:
+            rss = int(file.read().split()[-1]) * 1024
+    return BenchRun(seconds, rss, b"".join(output))
+
+
+def _drain_fd(fd, output):
+    """Read ``fd`` to its end (EIO on a pseudo-terminal) into ``output``."""
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 20)
+        except OSError:
+            return
+        if not chunk:
+            return
+        output.append(chunk)
+
+
+def _bench_errors(errors, output):
+    """Return the end of what a failed process wrote on stderr."""
+    if isinstance(errors, int):
+        data = b"".join(output)
+    else:
+        errors.seek(0)
+        data = errors.read()
+    return data[-2000:].decode("utf-8", "replace").strip()
+
+
+def terminal_screen(data):
+    """Return the lines a terminal shows once ``data`` is written to it.
+
+    A small emulator of what docker and pydocker write: text, CR, LF,
+    cursor up and down (``ESC[nA``, ``ESC[nB``) and line erasing
+    (``ESC[2K``, ``ESC[K``).  Other escape sequences are ignored.
+    """
+    lines, row, column = [[]], 0, 0
+    text = data.decode("utf-8", "replace")
+    for match in re.finditer(r"\x1b\[([0-9;?]*)([A-Za-z])|[\r\n]|[^\x1b\r\n]+",
+                             text):
+        token = match.group(0)
+        if token == "\r":
+            column = 0
+        elif token == "\n":
+            row += 1
+        elif match.group(2):
+            row, column = _terminal_escape(lines, row, column,
+                                           match.group(1), match.group(2))
+        else:
+            while len(lines) <= row:
+                lines.append([])
+            line = lines[row]
+            line.extend(" " * max(0, column + len(token) - len(line)))
+            line[column:column + len(token)] = token
+            column += len(token)
+    shown = ["".join(line).rstrip() for line in lines]
+    while shown and not shown[-1]:
+        shown.pop()
+    return shown
+
+
+def _terminal_escape(lines, row, column, argument, letter):
+    """Apply one CSI escape; return the new cursor position."""
+    count = int(argument) if argument.isdigit() else 1
+    while len(lines) <= row:
+        lines.append([])
+    if letter == "A":
+        return max(0, row - count), column
+    if letter == "B":
+        return row + count, column
+    if letter == "K" and argument == "2":
+        lines[row] = []
+    elif letter == "K":
+        del lines[row][column:]
+    return row, column
+
+
+class BenchRow:
+    """The runs of one client in one scenario."""
+
+    def __init__(self, scenario, client, size=0, reference=False):
+        self.scenario = scenario
+        self.client = client
+        self.size = size
+        self.reference = reference
+        self.runs = []
+        self.note = ""
+        # Set for the floor: a median computed from other measurements.
+        self.fixed_median = None
+
+    def median(self):
+        if self.fixed_median is not None:
+            return self.fixed_median
+        return statistics.median(run.seconds for run in self.runs)
+
+    def cells(self, reference):
+        """Return the row's table cells; ``reference`` is its baseline."""
+        if not self.runs and self.fixed_median is None:
+            return [self.scenario, self.client, self.note or "absent",
+                    "", "", "", ""]
+        median = self.median()
+        times = [run.seconds for run in self.runs] or [median]
+        spread = f"{_ms(min(times))}-{_ms(max(times))}"
+        rate = (pydocker.human_size(self.size / median) + "/s"
+                if self.size else "")
+        rss = max((run.rss for run in self.runs), default=0)
+        ratio = (f"{median / reference.median():.2f}x"
+                 if reference is not None else "")
+        return [self.scenario, self.client, _ms(median), spread, rate,
+                pydocker.human_size(rss) if rss else "", ratio]
+
+
+def _ms(seconds):
+    if seconds >= 10:
+        return f"{seconds:.1f} s"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1000:.1f} ms"
+
+
+def bench_environment(engine):
+    """Return the engine's environment as a server's shell has it.
+
+    The sandbox sets PYTHONDONTWRITEBYTECODE and PYTHONUNBUFFERED; a
+    server does not, and its python caches bytecode.
+    """
+    env = dict(engine.env)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONUNBUFFERED", None)
+    return env
+
+
+def docker_py_python(sizes):
+    """Return (python with docker-py, its version), or (None, why not)."""
+    if not sizes["docker_py"]:
+        return None, "not run at this size"
+    python = os.path.join(BENCH_VENV, "bin", "python")
+    try:
+        if not os.path.exists(python):
+            subprocess.run([BENCH_PYTHON, "-m", "venv", BENCH_VENV],
+                           check=True, capture_output=True)
+        found = subprocess.run([python, "-c", "import docker; print("
+                                "docker.__version__)"], capture_output=True)
+        if found.returncode != 0:
+            subprocess.run([python, "-m", "pip", "install", "-q",
+                            "--disable-pip-version-check", "docker"],
+                           check=True, capture_output=True, timeout=300)
+            found = subprocess.run([python, "-c", "import docker; print("
+                                    "docker.__version__)"],
+                                   capture_output=True, check=True)
+    except (OSError, subprocess.SubprocessError) as error:
+        return None, f"absent ({error.__class__.__name__})"
+    return python, found.stdout.decode().strip()
+
+
+# What docker-py does for each scenario, in a fresh process; sys.argv[1]
+# is the engine's address, sys.argv[2] the scenario's argument.
+DOCKER_PY_CODE = {
+    "version": "c.version()",
+    "ps": "c.containers(all=True)",
+    "images": "c.images()",
+    "save": "[o.write(b) for b in c.get_image(a)]",
+    "logs": "[o.write(b) for b in c.logs(a, stream=True, follow=False)]",
+    "export": "[o.write(b) for b in c.export(a)]",
+    "load": "c.load_image(open(a, 'rb'))",
+    "pull": "list(c.pull(a, stream=True, decode=True))",
+    "push": "list(c.push(a, stream=True, decode=True))",
+    "library": "[c.images() for _ in range(int(a))]",
+}
+
+
+class Bench:
+    """The scenarios against one engine and one registry.
+
+    Args:
+        engine, registry: started services (the suite's classes).
+        busybox: the name of a busybox image in the engine.
+        sizes: BENCH_FULL or BENCH_TINY.
+        folder: an empty folder for the saved tar and the fake engine.
+    """
+
+    def __init__(self, engine, registry, busybox, sizes, folder):
+        self.engine = engine
+        self.registry = registry
+        self.busybox = busybox
+        self.sizes = sizes
+        self.folder = folder
+        self.env = bench_environment(engine)
+        self.docker_py, self.docker_py_version = docker_py_python(sizes)
+        self.rows = []
+        self.notes = []
+        self.prefix = f"{registry.address}/pydocker-bench/layers"
+
+    # Clients ---------------------------------------------------------------
+
+    def pydocker(self, *args, form="script", env=None):
+        """Return the command that runs pydocker as a server would."""
+        runner = [PYDOCKER] if form == "script" else ["-m", "pydocker"]
+        return {"argv": [BENCH_PYTHON, *runner, *args],
+                "env": env or self.env, "cwd": HERE}
+
+    def docker(self, *args, env=None):
+        return {"argv": [self.engine.cli, *args],
+                "env": env or self.engine.env}
+
+    def docker_py_command(self, name, argument=""):
+        code = ("import sys, docker; o = sys.stdout.buffer; "
+                "c = docker.APIClient(base_url=sys.argv[1], "
+                "version='auto'); a = sys.argv[2]; " + DOCKER_PY_CODE[name])
+        return {"argv": [self.docker_py, "-c", code, self.engine.host,
+                         argument], "env": self.env}
+
+    def curl(self, path, *options):
+        return {"argv": ["curl", "-sS", "--fail", "--unix-socket",
+                         self.engine.socket, *options,
+                         f"http://docker/v{pydocker.MAX_API_VERSION}{path}",
+                         "-o", os.devnull], "env": self.env}
+
+    def row(self, scenario, client, size=0, reference=False):
+        row = BenchRow(scenario, client, size, reference)
+        self.rows.append(row)
+        return row
+
+    def measure(self, entries, repeat, before=None):
+        """Run each ``(row, command)`` in turn, ``repeat`` rounds.
+
+        Rows without a command (a client that is absent) are skipped.
+        """
+        for _ in range(repeat):
+            for row, command in entries:
+                if command is None:
+                    continue
+                if before is not None:
+                    before()
+                row.runs.append(bench_process(**command))
+
+    def absent_docker_py(self, row):
+        if self.docker_py is None:
+            row.note = self.docker_py_version
+            return True
+        return False
+
+    # Scenarios -------------------------------------------------------------
+
+    def startup(self):
+        """version, ps -a and images, against the floor and docker."""
+        for index in range(self.sizes["containers"]):
+            self.engine.docker("create", "--network", "none", "--name",
+                               f"pydocker-bench-{index}", self.busybox,
+                               "true")
+        for index in range(self.sizes["images"]):
+            self.engine.docker("import", "-", f"pydocker-bench/tiny:{index}",
+                               input=_tar_bytes(lambda archive, i=index:
+                                                _add_file(archive, "file",
+                                                          b"%d" % i)))
+        # Warm the bytecode cache, as a server's first run does.
+        for form in ("script", "module"):
+            bench_process(**self.pydocker("--version", form=form))
+        imports = self.row("start-up", "python3 -c 'import http.client, "
+                           "json, socket'")
+        imports_command = {"argv": [BENCH_PYTHON, "-c", "import "
+                                    "http.client, json, socket"],
+                           "env": self.env}
+        for name, args, path in (
+                ("version", ["version"], "/version"),
+                ("ps -a", ["ps", "-a"], "/containers/json?all=1"),
+                ("images", ["images"], "/images/json")):
+            self.startup_command(name, args, path, imports, imports_command)
+            imports_command = None  # measured once, with the first
+
+    def startup_command(self, name, args, path, imports, imports_command):
+        """Measure one start-up command; the floor is imports + curl."""
+        scenario = f"start-up: {name}"
+        floor = self.row(scenario, "floor: imports + curl", reference=True)
+        curl = self.row(scenario, f"curl {path}")
+        rows = [
+            (imports, imports_command), (curl, self.curl(path)),
+            (self.row(scenario, "python3 pydocker.py"),
+             self.pydocker(*args)),
+            (self.row(scenario, "python3 -m pydocker"),
+             self.pydocker(*args, form="module")),
+            (self.row(scenario, "docker"), self.docker(*args)),
+        ]
+        docker_py = self.row(scenario, "docker-py (library, new process)")
+        if not self.absent_docker_py(docker_py):
+            rows.append((docker_py, self.docker_py_command(
+                name.split()[0])))
+        self.measure(rows, self.sizes["startup_repeat"])
+        floor.fixed_median = imports.median() + curl.median()
+
+    def streams(self):
+        """save, logs, export and load, against curl and docker."""
+        image = "pydocker-bench/big:latest"
+        self.make_big_image(image)
+        logs = self.make_container("logs", self.sizes["logs"], "yes " + (
+            "x" * 999) + " | head -c {size}")
+        export = self.make_container("export", self.sizes["export"],
+                                     "head -c {size} /dev/zero > /big")
+        archive = os.path.join(self.folder, "big.tar")
+        self.engine.docker("save", "-o", archive, image)
+        archive_size = os.path.getsize(archive)
+        quoted = urllib.parse.quote(image, safe="")
+        self.stream("save", ["save", image], image,
+                    self.curl(f"/images/get?names={quoted}"),
+                    os.path.getsize(archive))
+        self.stream("logs", ["logs", logs], logs,
+                    self.curl(f"/containers/{logs}/logs?stdout=1&stderr=1"),
+                    self.sizes["logs"])
+        self.stream("export", ["export", export], export,
+                    self.curl(f"/containers/{export}/export"),
+                    self.sizes["export"])
+        self.stream("load", ["load"], archive,
+                    self.curl("/images/load?quiet=1", "-X", "POST", "-T",
+                              archive, "-H",
+                              "Content-Type: application/x-tar"),
+                    archive_size, stdin=archive)
+        os.remove(archive)
+        self.engine.docker("rm", "-f", logs, export)
+        self.engine.docker("rmi", image)
+
+    def stream(self, name, args, argument, curl, size, stdin=None):
+        """Measure one stream: to /dev/null, or from ``stdin``."""
+        scenario = f"stream: {name}"
+        rows = [(self.row(scenario, "curl", size, reference=True), curl),
+                (self.row(scenario, "python3 pydocker.py", size),
+                 self.pydocker(*args)),
+                (self.row(scenario, "python3 -m pydocker", size),
+                 self.pydocker(*args, form="module")),
+                (self.row(scenario, "docker", size), self.docker(*args))]
+        docker_py = self.row(scenario, "docker-py", size)
+        if not self.absent_docker_py(docker_py):
+            rows.append((docker_py, self.docker_py_command(name, argument)))
+        for _, command in rows:
+            command["stdin"] = stdin
+        self.measure(rows, self.sizes["repeat"])
+
+    def make_big_image(self, name):
+        """Import an image whose one layer holds one file of the size."""
+        size = self.sizes["image"]
+        process = subprocess.Popen(
+            [self.engine.cli, "import", "-", name], stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, env=self.engine.env)
+        member = tarfile.TarInfo("big")
+        member.size, member.mode = size, 0o644
+        process.stdin.write(member.tobuf())
+        block = random.Random(0).randbytes(1 << 20)
+        for offset in range(0, size, len(block)):
+            process.stdin.write(block[:size - offset])
+        process.stdin.write(b"\0" * (-size % 512 + 1024))
+        process.stdin.close()
+        assert process.wait() == 0, "docker import failed"
+
+    def make_container(self, name, size, script):
+        """Run a busybox container to its end; return its name."""
+        name = f"pydocker-bench-{name}"
+        self.engine.docker("run", "-d", "--network", "none", "--name", name,
+                           self.busybox, "sh", "-c",
+                           script.format(size=size))
+        self.engine.docker("wait", name)
+        return name
+
+    def registry_scenarios(self):
+        """pull and push of a multi-layer image, against docker."""
+        name = self.prefix + ":latest"
+        lines = [f"FROM {self.busybox}"] + [
+            f"RUN head -c {self.sizes['layer']} /dev/urandom > /layer{n}"
+            for n in range(self.sizes["layers"])]
+        self.engine.docker("build", "--network", "none", "-q", "-t", name,
+                           "-", input="\n".join(lines).encode() + b"\n")
+        self.engine.docker("push", name)
+        size = self.sizes["layer"] * self.sizes["layers"]
+        for action, before in (("pull", self.forget_image),
+                               ("push", self.empty_registry)):
+            scenario = f"registry: {action}"
+            rows = [(self.row(scenario, "docker", size, reference=True),
+                     self.docker(action, name)),
+                    (self.row(scenario, "python3 pydocker.py", size),
+                     self.pydocker(action, name))]
+            docker_py = self.row(scenario, "docker-py", size)
+            if not self.absent_docker_py(docker_py):
+                rows.append((docker_py, self.docker_py_command(action,
+                                                               name)))
+            self.measure(rows, self.sizes["repeat"], before)
+        self.engine.docker("rmi", name)
+
+    def forget_image(self):
+        self.engine.docker("rmi", self.prefix + ":latest", check=False)
+
+    def empty_registry(self):
+        """Remove everything the registry stores, so a push sends all."""
+        shutil.rmtree(os.path.join(self.registry.dir, "storage"),
+                      ignore_errors=True)
+
+    def rendering(self):
+        """A synthesised pull stream from a fake engine, on a terminal
+        and to a pipe, by pydocker and by docker."""
+        daemon = FakeDaemon(os.path.join(self.folder, "fake.sock"))
+        try:
+            self.render_against(daemon)
+        finally:
+            daemon.stop()
+
+    def render_against(self, daemon):
+        count = self.sizes["messages"]
+        stream = synthetic_pull(count, self.sizes["render_layers"])
+        answer = http_response(200, stream, {
+            "Content-Type": "application/json"}, "OK")
+        env = dict(self.env, DOCKER_HOST=daemon.host)
+        reference = f"{REGISTRY}/pydocker-bench/render:latest"
+        size = len(stream)
+        screens = {}
+        for where in ("terminal", "pipe"):
+            scenario = f"render: {count:,} messages, {where}"
+            rows = [(self.row(scenario, "docker", size, reference=True),
+                     self.docker("pull", reference, env=env)),
+                    (self.row(scenario, "python3 pydocker.py", size),
+                     self.pydocker("pull", reference, env=env))]
+            for _, command in rows:
+                command["terminal"] = where == "terminal"
+                command["stdout"] = "pipe"
+            self.measure(rows, self.sizes["repeat"], lambda: daemon.on(
+                "POST", "/images/create", answer))
+            if where == "terminal":
+                screens = {row.client: terminal_screen(row.runs[-1].output)
+                           for row, _ in rows}
+        same = screens["docker"] == screens["python3 pydocker.py"]
+        self.notes.append("render: the final terminal screens of docker "
+                          "and pydocker are " + ("the same" if same else
+                                                 "DIFFERENT"))
+        return same, screens
+
+    def library(self):
+        """Many Client.images() calls from one process, against as many
+        docker processes."""
+        calls = self.sizes["calls"]
+        scenario = f"library: {calls:,} x images"
+        docker = self.row(scenario, "docker images processes",
+                          reference=True)
+        code = ("import pydocker; c = pydocker.Client.from_env(); "
+                f"[c.images() for _ in range({calls})]")
+        rows = [(self.row(scenario, "pydocker.Client, one process"),
+                 {"argv": [BENCH_PYTHON, "-c", code], "env": self.env,
+                  "cwd": HERE})]
+        docker_py = self.row(scenario, "docker-py, one process")
+        if not self.absent_docker_py(docker_py):
+            rows.append((docker_py, self.docker_py_command("library",
+                                                           str(calls))))
+        for _ in range(self.sizes["repeat"]):
+            runs = [bench_process(**self.docker("images"))
+                    for _ in range(calls)]
+            docker.runs.append(BenchRun(sum(run.seconds for run in runs),
+                                        max(run.rss for run in runs)))
+            self.measure(rows, 1)
+
+    # The run and its table -------------------------------------------------
+
+    def run(self):
+        """Run every scenario; return the rows."""
+        self.startup()
+        self.streams()
+        self.registry_scenarios()
+        self.rendering()
+        self.library()
+        return self.rows
+
+    def table(self):
+        """Return the table: one line per row, aligned columns."""
+        lines = [list(BENCH_COLUMNS)]
+        reference = None
+        for row in self.rows:
+            if row.reference:
+                reference = row
+            lines.append(row.cells(
+                reference if reference and reference.scenario ==
+                row.scenario else None))
+        widths = [max(len(line[i]) for line in lines)
+                  for i in range(len(BENCH_COLUMNS))]
+        text = []
+        for index, line in enumerate(lines):
+            if index and line[0] == lines[index - 1][0]:
+                line = [""] + line[1:]
+            text.append("  ".join(cell.ljust(width) for cell, width in
+                                  zip(line, widths)).rstrip())
+        return "\n".join(text)
+
+    def targets(self):
+        """Return ``(statement, met)`` for each target the issue sets."""
+        found = {}
+        for row in self.rows:
+            found[row.scenario, row.client] = row
+        results = []
+        for scenario, client, other, bound in BENCH_TARGETS:
+            scenarios = [key for key in found if key[0].startswith(scenario)
+                         and key[1] == client]
+            for key in scenarios:
+                mine = found[key]
+                theirs = found.get((key[0], other))
+                if theirs is None or not (theirs.runs or
+                                          theirs.fixed_median):
+                    continue
+                ratio = mine.median() / theirs.median()
+                results.append((f"{key[0]}: {client} / {other} = "
+                                f"{ratio:.2f} (at most {bound})",
+                                ratio <= bound))
+        for row in self.rows:
+            if row.client.startswith("python3") and row.runs and \
+                    row.scenario.startswith("stream"):
+                rss = max(run.rss for run in row.runs)
+                results.append((f"{row.scenario}: {row.client} peak RSS "
+                                f"{pydocker.human_size(rss)} (under 40MB)",
+                                rss < 40e6))
+        return results
+
+
+# (scenario prefix, client, compared with, highest ratio of medians).
+BENCH_TARGETS = (
+    ("start-up", "python3 -m pydocker", "floor: imports + curl", 1.15),
+    ("start-up", "python3 pydocker.py", "floor: imports + curl", 1.5),
+    ("start-up", "python3 -m pydocker", "docker-py (library, new process)",
+     1 / 3),
+    ("start-up", "python3 pydocker.py", "docker-py (library, new process)",
+     1 / 3),
+    ("stream: logs", "python3 pydocker.py", "docker", 1.0),
+    ("stream: logs", "python3 -m pydocker", "docker", 1.0),
+    ("stream: save", "python3 pydocker.py", "curl", 1 / 0.9),
+    ("stream: export", "python3 pydocker.py", "curl", 1 / 0.9),
+    ("stream: load", "python3 pydocker.py", "curl", 1 / 0.9),
+    ("stream: save", "python3 pydocker.py", "docker", 1.0),
+    ("stream: export", "python3 pydocker.py", "docker", 1.0),
+    ("stream: load", "python3 pydocker.py", "docker", 1.0),
+    ("render: 100,000 messages, terminal", "python3 pydocker.py",
+     "docker", 1.0),
+    ("library", "pydocker.Client, one process", "docker images processes",
+     0.1),
+)
+
+
+def synthetic_pull(count, layers):
+    """Return a pull stream of ``count`` JSON messages over ``layers``
+    layers, shaped as the engine's: each layer pulled, waited on,
+    downloaded and extracted with progress, and completed."""
+    ids = [f"{0xa1b2c3d4e5f6 + n * 7919:012x}"[:12] for n in range(layers)]
+    fixed = 1 + 4 * layers + 2
+    steps = max(1, (count - fixed) // (2 * layers))
+    extra = max(0, count - fixed - 2 * layers * steps)
+    total = 32 << 20
+    messages = [{"status": "Pulling from pydocker-bench/render",
+                 "id": "latest"}]
+    messages += [{"status": "Pulling fs layer", "progressDetail": {},
+                  "id": layer} for layer in ids]
+    for phase, done in (("Downloading", "Download complete"),
+                        ("Extracting", "Pull complete")):
+        for step in range(steps + (extra if phase == "Downloading" else 0)):
+            for layer in ids:
+                current = min(total, (step + 1) * total // steps)
+                messages.append({
+                    "status": phase, "id": layer,
+                    "progressDetail": {"current": current, "total": total}})
+        messages += [{"status": done, "progressDetail": {}, "id": layer}
+                     for layer in ids]
+    messages += [{"status": "Digest: sha256:" + "ab" * 32},
+                 {"status": "Status: Downloaded newer image for "
+                  f"{REGISTRY}/pydocker-bench/render:latest"}]
+    return b"".join(json.dumps(message).encode() + b"\r\n"
+                    for message in messages)
+
+
+def bench_header(engine, docker_py_version):
+    """Return the lines that say what the benchmark ran on."""
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    python = subprocess.run([BENCH_PYTHON, "-VV"], capture_output=True,
+                            check=True).stdout.decode().split("\n")[0]
+    versions = engine.docker("version", "--format", "{{.Client.Version}} "
+                             "(engine {{.Server.Version}}, API "
+                             "{{.Server.APIVersion}})").stdout.decode()
+    curl = subprocess.run(["curl", "--version"], capture_output=True,
+                          check=True).stdout.decode().split()[1]
+    uname = os.uname()
+    return [f"machine: {os.cpu_count()} CPUs, {cpu}, {uname.sysname} "
+            f"{uname.release}, storage driver vfs",
+            f"python: {BENCH_PYTHON} {python}",
+            f"docker: {engine.cli} {versions.strip()}; curl {curl}; "
+            f"docker-py: {docker_py_version}"]
+
+
+def run_benchmark(engine, busybox, sizes, out):
+    """Run the benchmark against ``engine`` with a registry of its own;
+    write the table to ``out`` and return the Bench."""
+    folder = tempfile.mkdtemp(prefix="pydocker-bench-")
+    registry = Registry(tempfile.mkdtemp(prefix="pydocker-registry-"))
+    try:
+        registry.start()
+        bench = Bench(engine, registry, busybox, sizes, folder)
+        header = bench_header(engine, bench.docker_py_version)
+        bench.run()
+        out.write("\n".join(header) + "\n")
+        out.write(f"{sizes['repeat']} runs each ({sizes['startup_repeat']} "
+                  "for start-up), clients alternating; ratio: median over "
+                  "the scenario's first row\n\n")
+        out.write(bench.table() + "\n\n")
+        for note in bench.notes:
+            out.write(note + "\n")
+        for statement, met in bench.targets():
+            out.write(("met      " if met else "NOT MET  ") + statement +
+                      "\n")
+        return bench
+    finally:
+        registry.stop()
+        engine.docker("rm", "-f", *engine.docker(
+            "ps", "-aq", "--filter", "name=pydocker-bench-"
+        ).stdout.decode().split(), check=False)
+        names = engine.docker("images", "--format",
+                              "{{.Repository}}:{{.Tag}}").stdout.decode()
+        engine.docker("rmi", "-f", *[name for name in names.split()
+                                     if "pydocker-bench/" in name],
+                      check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def bench_main():
+    """Start a private engine, run the full benchmark, stop the engine."""
+    engine = Engine(tempfile.mkdtemp(prefix="pydocker-engine-"))
+    try:
+        engine.start()
+        engine.docker("import", "--change", 'CMD ["sh"]', "-",
+                      BUSYBOX_IMAGE, input=_busybox_rootfs())
+        run_benchmark(engine, BUSYBOX_IMAGE, BENCH_FULL, sys.stdout)
+    finally:
+        engine.stop()
+    return 0
+
+
+class TestHotPath:
+    """What the benchmark relies on, checked without timing anything."""
+
+    def test_import_adds_nothing_beyond_http_client(self):
+        code = ("import sys, http.client, json, socket\n"
+                "before = set(sys.modules)\n"
+                "import pydocker\n"
+                "print(sorted(set(sys.modules) - before))")
+        result = subprocess.run([sys.executable, "-c", code], cwd=HERE,
+                                capture_output=True, check=True)
+        assert result.stdout.decode().strip() == "['pydocker']"
+
+    def test_debug_logging_still_reaches_a_configured_logger(self):
+        code = ("import logging, pydocker\n"
+                "logging.basicConfig(level=logging.DEBUG, format='%(name)s "
+                "%(message)s')\n"
+                "pydocker.log.debug('seen %s', 1)\n"
+                "pydocker.log.warning('warned')")
+        result = subprocess.run([sys.executable, "-c", code], cwd=HERE,
+                                capture_output=True, check=True)
+        assert result.stderr == b"pydocker seen 1\npydocker warned\n"
+
+    def test_warning_without_logging_configured_is_shown(self):
+        code = "import pydocker; pydocker.log.warning('careful')"
+        result = subprocess.run([sys.executable, "-c", code], cwd=HERE,
+                                capture_output=True, check=True)
+        assert result.stderr == b"careful\n"
+
+    def test_coalesced_redraws_leave_the_same_screen(self, monkeypatch):
+        stream = synthetic_pull(3000, 5)
+        messages = [json.loads(line) for line in stream.splitlines()]
+        screens = []
+        for interval in (0, 3600):
+            monkeypatch.setattr(pydocker.ProgressRenderer,
+                                "REDRAW_INTERVAL", interval)
+            out = io.BytesIO()
+            renderer = pydocker.ProgressRenderer(out, terminal=True,
+                                                 width=200)
+            for message in messages:
+                renderer.show(message)
+            renderer.flush()
+            screens.append((terminal_screen(out.getvalue()),
+                            len(out.getvalue())))
+        (every, every_size), (coalesced, coalesced_size) = screens
+        assert coalesced == every
+        assert "Pull complete" in every[1]
+        assert coalesced_size < every_size / 10
+
+
+class TestBenchmark:
+    """The benchmark runs, at a tiny size and once; timings are never
+    asserted."""
+
+    def test_tiny_benchmark_prints_every_row(self, engine, busybox_image):
+        out = io.StringIO()
+        bench = run_benchmark(engine, busybox_image, BENCH_TINY, out)
+        table = out.getvalue()
+        lines = table.splitlines()
+        assert lines[0].startswith("machine: ")
+        heading = next(line for line in lines if line.startswith("scenario"))
+        assert heading.split() == ["scenario", "client", "median",
+                                   "min-max", "throughput", "peak", "RSS",
+                                   "ratio"]
+        scenarios = {row.scenario.split(":")[0] for row in bench.rows}
+        assert scenarios == {"start-up", "stream", "registry", "render",
+                             "library"}
+        for row in bench.rows:
+            measured = row.runs or row.fixed_median is not None
+            assert measured or row.client.startswith("docker-py"), row
+        assert any(line.startswith(("met ", "NOT MET "))
+                   for line in lines)
+        assert "final terminal screens of docker and pydocker are the " \
+            "same" in table
+        leftovers = engine.docker("ps", "-aq", "--filter",
+                                  "name=pydocker-bench-").stdout
+        assert leftovers == b""
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["bench"]:
+    sys.exit(bench_main())
