@@ -5188,21 +5188,19 @@ def walk_context(root, matcher):
 
     Folders come before their contents, names in sorted order, as docker
     walks them.  An excluded folder is skipped whole unless an exception
-    names something inside it; then only that is sent.
+    names something inside it; then only that is sent.  The walk keeps
+    its own stack, so a context of any depth can be sent.
 
     Raises:
         DockerError: a file or folder cannot be read.
     """
-    try:
-        entries = sorted(os.scandir(root), key=lambda entry: entry.name)
-    except OSError as error:
-        raise DockerError("error checking context: cannot read "
-                          f"{root}: {_reason(error)}") from None
-    yield from _walk_entries(entries, "", matcher)
-
-
-def _walk_entries(entries, prefix, matcher):
-    for entry in entries:
+    stack = [("", iter(_sorted_entries(root, root)))]
+    while stack:
+        prefix, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
         relative = prefix + entry.name
         try:
             info = entry.stat(follow_symlinks=False)
@@ -5216,13 +5214,17 @@ def _walk_entries(entries, prefix, matcher):
         if not excluded:
             yield relative, entry.path, info
         if is_dir:
-            try:
-                children = sorted(os.scandir(entry.path),
-                                  key=lambda child: child.name)
-            except OSError as error:
-                raise DockerError("error checking context: cannot read "
-                                  f"{relative}: {_reason(error)}") from None
-            yield from _walk_entries(children, relative + "/", matcher)
+            stack.append((relative + "/",
+                          iter(_sorted_entries(entry.path, relative))))
+
+
+def _sorted_entries(path, shown):
+    """Return a folder's entries by name; ``shown`` names it in errors."""
+    try:
+        return sorted(os.scandir(path), key=lambda entry: entry.name)
+    except OSError as error:
+        raise DockerError("error checking context: cannot read "
+                          f"{shown}: {_reason(error)}") from None
 
 
 def tar_stream(members, chunk_size=STREAM_CHUNK):

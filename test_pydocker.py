@@ -2422,6 +2422,17 @@ class TestLocalLimits:
         assert message in str(caught.value)
         assert "\n" not in str(caught.value)
 
+    def test_build_context_of_any_depth_is_walked(self, tmp_path):
+        folder = tmp_path
+        for _ in range(1500):  # deeper than Python's recursion limit
+            folder = folder / "a"
+            os.mkdir(folder)
+        (folder / "f").write_text("x")
+        walked = list(pydocker.walk_context(str(tmp_path),
+                                            pydocker.IgnoreMatcher([])))
+        assert len(walked) == 1501
+        assert walked[-1][0] == "a/" * 1500 + "f"
+
     def test_debug_log_hides_build_arguments(self):
         target = ("/v1.41/build?t=app&buildargs=%7B%22PW%22%3A+%22hunter2%22"
                   "%7D&q=1")
