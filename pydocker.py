@@ -1211,7 +1211,7 @@ class Client:
         elif body is not None and not isinstance(body, (bytes, bytearray)):
             chunked = True
             all_headers["Transfer-Encoding"] = "chunked"
-        log.debug("request: %s %s %s", method, target,
+        log.debug("request: %s %s %s", method, redact_target(target),
                   redact_headers(all_headers))
         response = self._send(method, target, body, all_headers, chunked,
                               stream, raw)
@@ -1904,7 +1904,8 @@ class Client:
             self.require_version("1.30", "waiting for a condition")
             params["condition"] = condition
         target = self._url(f"/containers/{quote(container)}/wait", params)
-        log.debug("request: POST %s (answer read later)", target)
+        log.debug("request: POST %s (answer read later)",
+                  redact_target(target))
         return PendingAnswer(self._open_own_connection(), target,
                              dict(self.headers), self._api_error)
 
@@ -2026,7 +2027,7 @@ class Client:
         if body is not None:
             body = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        log.debug("request: %s %s %s", method, target,
+        log.debug("request: %s %s %s", method, redact_target(target),
                   redact_headers(headers))
         connection = self._open_own_connection()
         sock = connection.sock
@@ -2118,6 +2119,20 @@ def encode_filters(filters):
     return json.dumps({key: (values if isinstance(values, list)
                              else [values])
                        for key, values in filters.items()})
+
+
+def redact_target(target):
+    """Return a request target with secret query values replaced.
+
+    ``buildargs`` may carry passwords and tokens passed to a build.
+    """
+    path, question, query = target.partition("?")
+    if not question:
+        return target
+    pairs = [(key, "<redacted>" if key in ("buildargs",) else value)
+             for key, value in urllib.parse.parse_qsl(
+                 query, keep_blank_values=True)]
+    return path + "?" + urllib.parse.urlencode(pairs, safe="<>")
 
 
 def redact_headers(headers):
@@ -3043,6 +3058,13 @@ class Template:
             state.walk(self.nodes, data)
         except (_Break, _Continue):
             pass
+        except (RecursionError, MemoryError, ValueError,
+                OverflowError) as error:
+            # Go's engine has no such limits to hit; ours says which one
+            # was, in one line, rather than fail as Python.
+            raise TemplateError(f'template: {self.name}: executing "'
+                                f'{self.name}": {_limit_reason(error)}'
+                                ) from None
 
 
 class _Execution:
@@ -3513,7 +3535,13 @@ def _go_truncate(text, length):
 
 
 def _go_pad(text, prefix, suffix):
+    if max(prefix, suffix) > _MAX_FORMAT_WIDTH:
+        raise ValueError(f"pad: width {max(prefix, suffix)} is too large")
     return text and " " * prefix + text + " " * suffix
+
+
+# Go's fmt refuses widths and precisions above a million (BADWIDTH).
+_MAX_FORMAT_WIDTH = 1000000
 
 
 def _go_sprint(*values):
@@ -3557,7 +3585,19 @@ def go_sprintf(layout, *values):
             continue
         value = values[used]
         used += 1
-        out.append(_format_verb(letter, flags, width, precision, value))
+        if width and width.isdigit() and int(width) > _MAX_FORMAT_WIDTH:
+            out.append("%!(BADWIDTH)")
+            width = None
+        if precision and precision.isdigit() and \
+                int(precision) > _MAX_FORMAT_WIDTH:
+            out.append("%!(BADPREC)")
+            precision = None
+        try:
+            out.append(_format_verb(letter, flags, width, precision, value))
+        except (ValueError, OverflowError):
+            # What Go prints for a value its verb cannot show (%c of -1).
+            out.append("\ufffd" if letter == "c" else
+                       f"%!{letter}(BADVALUE)")
     out.append(layout[position:])
     if used < len(values):
         extra = ", ".join(f"{go_type(value)}={go_format(value)}"
@@ -3660,7 +3700,20 @@ def parse_template(text, name="", missing_key="default"):
         TemplateError: the text does not parse.
     """
     text = text.replace("\\t", "\t").replace("\\n", "\n")
-    return Template(text, name, missing_key)
+    try:
+        return Template(text, name, missing_key)
+    except (RecursionError, MemoryError) as error:
+        raise TemplateError(f"template: {name}: {_limit_reason(error)}"
+                            ) from None
+
+
+def _limit_reason(error):
+    """Say which limit a template ran into, for a one-line error."""
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    if isinstance(error, MemoryError):
+        return "output too large"
+    return str(error) or type(error).__name__
 
 
 def tabwrite(text, minwidth=10, padding=3):
@@ -5135,21 +5188,19 @@ def walk_context(root, matcher):
 
     Folders come before their contents, names in sorted order, as docker
     walks them.  An excluded folder is skipped whole unless an exception
-    names something inside it; then only that is sent.
+    names something inside it; then only that is sent.  The walk keeps
+    its own stack, so a context of any depth can be sent.
 
     Raises:
         DockerError: a file or folder cannot be read.
     """
-    try:
-        entries = sorted(os.scandir(root), key=lambda entry: entry.name)
-    except OSError as error:
-        raise DockerError("error checking context: cannot read "
-                          f"{root}: {_reason(error)}") from None
-    yield from _walk_entries(entries, "", matcher)
-
-
-def _walk_entries(entries, prefix, matcher):
-    for entry in entries:
+    stack = [("", iter(_sorted_entries(root, root)))]
+    while stack:
+        prefix, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
         relative = prefix + entry.name
         try:
             info = entry.stat(follow_symlinks=False)
@@ -5163,13 +5214,17 @@ def _walk_entries(entries, prefix, matcher):
         if not excluded:
             yield relative, entry.path, info
         if is_dir:
-            try:
-                children = sorted(os.scandir(entry.path),
-                                  key=lambda child: child.name)
-            except OSError as error:
-                raise DockerError("error checking context: cannot read "
-                                  f"{relative}: {_reason(error)}") from None
-            yield from _walk_entries(children, relative + "/", matcher)
+            stack.append((relative + "/",
+                          iter(_sorted_entries(entry.path, relative))))
+
+
+def _sorted_entries(path, shown):
+    """Return a folder's entries by name; ``shown`` names it in errors."""
+    try:
+        return sorted(os.scandir(path), key=lambda entry: entry.name)
+    except OSError as error:
+        raise DockerError("error checking context: cannot read "
+                          f"{shown}: {_reason(error)}") from None
 
 
 def tar_stream(members, chunk_size=STREAM_CHUNK):
@@ -5391,37 +5446,59 @@ def open_input(path):
                           ) from None
 
 
-def write_atomically(path, chunks):
+def write_atomically(path, chunks, action="save image"):
     """Write chunks of bytes to ``path`` through a temporary file.
 
     The file appears whole or not at all: a failure leaves no half file.
+    A symbolic link is written through to its target; anything that is
+    not a regular file (a device, a FIFO, a folder) is refused rather
+    than replaced.
+
+    Args:
+        path: where the file goes.
+        chunks: an iterable of bytes.
+        action: what failed, for messages (``"export container"``).
 
     Raises:
         DockerError: the file cannot be written.
     """
+    import stat
     import tempfile
-    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise DockerError(f"failed to {action}: invalid output path: "
+                          f'directory "{folder}" does not exist')
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as error:
+        raise DockerError(f"failed to {action}: {_reason(error)}: "
+                          f"{path}") from None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise DockerError(f"failed to {action}: cannot write to {path}: "
+                          "not a regular file")
     try:
         descriptor, temporary = tempfile.mkstemp(
             prefix=".pydocker-", dir=folder)
     except OSError as error:
-        raise DockerError(f"failed to save image: {_reason(error)}") \
-            from None
+        raise DockerError(f"failed to {action}: {_reason(error)}: "
+                          f"{path}") from None
     try:
         with os.fdopen(descriptor, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
         # The temporary file's 0600 stays, as docker's own save and export
         # leave their files: an image may hold secrets.
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except OSError as error:
         _remove_quietly(temporary)
-        raise DockerError(f"failed to save image: {_reason(error)}") \
-            from None
+        raise DockerError(f"failed to {action}: {_reason(error)}: "
+                          f"{path}") from None
     except BaseException:
         _remove_quietly(temporary)
         raise
-
 
 
 # =========================================================================
@@ -7098,11 +7175,8 @@ class DockerCli:
                 self.stdout.write(chunk)
             self.stdout.flush()
             return 0
-        try:
-            write_file_atomically(output.value, self.client.export(name))
-        except OSError as error:
-            raise DockerError("failed to export container: "
-                              f"{_reason(error)}: {output.value}") from None
+        write_atomically(output.value, self.client.export(name),
+                         "export container")
         return 0
 
     def cmd_commit(self, *args):
@@ -7389,6 +7463,11 @@ class DockerCli:
         if cidfile and os.path.exists(cidfile):
             raise DockerError("container ID file found, make sure the other "
                               f"container isn't running or delete {cidfile}")
+        if cidfile and not os.path.isdir(
+                os.path.dirname(os.path.abspath(cidfile))):
+            # Checked before the container exists, so none is left behind.
+            raise DockerError("failed to create the container ID file: "
+                              f"open {cidfile}: no such file or directory")
         platform = options.platform.value or None
         if pull == "always":
             self._pull_quietly(reference, platform)
@@ -7544,6 +7623,7 @@ class DockerCli:
         """Give the remote terminal our size now and on every SIGWINCH."""
         import contextlib
 
+        @_one_at_a_time
         def follow(*_):
             size = terminal_size(self.stdout)
             if size is None:
@@ -7569,6 +7649,7 @@ class DockerCli:
         """
         import signal
 
+        @_one_at_a_time
         def forward(number, _):
             name = signal.Signals(number).name
             log.debug("forwarding %s to %s", name, container)
@@ -8450,6 +8531,32 @@ def _inspect_compile(text):
         return parse_template(text, missing_key="error")
     except TemplateError as error:
         raise TemplateError(f"template parsing error: {error}") from None
+
+
+def _one_at_a_time(work, limit=32):
+    """Wrap a signal handler so that its requests never overlap.
+
+    A handler runs between any two bytecodes of the main thread, so a
+    second signal can interrupt a request the first one is sending on the
+    same connection.  Such a signal is queued instead (up to ``limit``)
+    and handled when the first is done.
+    """
+    pending = []
+
+    def handler(*args):
+        if len(pending) >= limit:
+            return
+        pending.append(args)
+        if len(pending) > 1:
+            return  # a handler below us on the stack sends it next
+        try:
+            while pending:
+                work(*pending[0])
+                del pending[0]
+        except BaseException:
+            pending.clear()
+            raise
+    return handler
 
 
 class _NullStream:
@@ -9558,32 +9665,6 @@ def parse_restart_policy(text):
             raise DockerError("invalid restart policy format: maximum "
                               "retry count must be an integer") from None
     return policy
-
-
-def write_file_atomically(path, chunks):
-    """Write ``chunks`` to a temporary file beside ``path``, then rename.
-
-    A failed or interrupted download never leaves half a file at ``path``.
-
-    Raises:
-        DockerError: the folder does not exist.
-        OSError: the file cannot be written.
-    """
-    import tempfile
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise DockerError("failed to export container: invalid output "
-                          f'path: directory "{folder}" does not exist')
-    descriptor, temporary = tempfile.mkstemp(dir=folder,
-                                             prefix=".pydocker_temp_")
-    try:
-        with os.fdopen(descriptor, "wb") as output:
-            for chunk in chunks:
-                output.write(chunk)
-        os.replace(temporary, path)
-    except BaseException:
-        _remove_quietly(temporary)
-        raise
 
 
 # Copying files: ``cp`` follows docker's rules for what lands where.  A

@@ -2358,6 +2358,94 @@ def render_items(text, items, **options):
     return stdout.getvalue().decode()
 
 
+class TestLocalLimits:
+    """Faults found by breaking pydocker on purpose, each by kind."""
+
+    def test_write_atomically_refuses_what_is_not_a_regular_file(
+            self, tmp_path):
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        with pytest.raises(pydocker.DockerError) as caught:
+            pydocker.write_atomically(str(fifo), [b"data"])
+        assert str(caught.value) == (f"failed to save image: cannot write "
+                                     f"to {fifo}: not a regular file")
+        assert fifo.is_fifo()
+        assert os.listdir(tmp_path) == ["fifo"]
+
+    def test_write_atomically_writes_through_a_symlink(self, tmp_path):
+        target = tmp_path / "target"
+        target.write_bytes(b"old")
+        link = tmp_path / "link"
+        link.symlink_to(target)
+        pydocker.write_atomically(str(link), [b"new ", b"data"],
+                                  "export container")
+        assert link.is_symlink()
+        assert target.read_bytes() == b"new data"
+        assert (target.stat().st_mode & 0o777) == 0o600
+
+    def test_signal_work_never_overlaps(self):
+        calls, active = [], []
+
+        def work(number):
+            assert not active, "a second request started inside the first"
+            active.append(number)
+            calls.append(number)
+            if number == 1:
+                handler(2)  # a signal arriving mid-request
+                handler(3)
+            active.pop()
+
+        handler = pydocker._one_at_a_time(work)
+        handler(1)
+        assert calls == [1, 2, 3]
+        handler(4)
+        assert calls == [1, 2, 3, 4]
+
+    @pytest.mark.parametrize("template, expected", [
+        ('{{printf "%99999999999d" 1}}', "%!(BADWIDTH)1"),
+        ('{{printf "%.99999999999f" 1.0}}', "%!(BADPREC)1.000000"),
+        ('{{printf "%c" -1}}', "\ufffd"),
+        ('{{printf "%c" 1114112}}', "\ufffd"),
+    ], ids=["huge-width", "huge-precision", "negative-rune",
+            "rune-past-unicode"])
+    def test_printf_limits_print_go_markers(self, template, expected):
+        assert pydocker.parse_template(template).render({}) == expected
+
+    @pytest.mark.parametrize("template, message", [
+        ('{{pad "x" 99999999999 1}}', "pad: width 99999999999 is too large"),
+        ("{{" + "(" * 1500 + "1" + ")" * 1500 + "}}", "nested too deeply"),
+        ("{{if 1}}" * 1500 + "x" + "{{end}}" * 1500, "nested too deeply"),
+    ], ids=["huge-pad", "deep-parentheses", "deep-if"])
+    def test_template_limits_are_one_line_errors(self, template, message):
+        with pytest.raises(pydocker.TemplateError) as caught:
+            pydocker.parse_template(template).render({"Name": "x"})
+        assert message in str(caught.value)
+        assert "\n" not in str(caught.value)
+
+    def test_build_context_of_any_depth_is_walked(self, tmp_path):
+        folder = tmp_path
+        for _ in range(1500):  # deeper than Python's recursion limit
+            folder = folder / "a"
+            os.mkdir(folder)
+        (folder / "f").write_text("x")
+        try:
+            walked = list(pydocker.walk_context(
+                str(tmp_path), pydocker.IgnoreMatcher([])))
+        finally:
+            # Python 3.11's rmtree recurses: too deep for pytest's cleanup.
+            subprocess.run(["rm", "-rf", str(tmp_path / "a")], check=True)
+        assert len(walked) == 1501
+        assert walked[-1][0] == "a/" * 1500 + "f"
+
+    def test_debug_log_hides_build_arguments(self):
+        target = ("/v1.41/build?t=app&buildargs=%7B%22PW%22%3A+%22hunter2%22"
+                  "%7D&q=1")
+        shown = pydocker.redact_target(target)
+        assert "hunter2" not in shown
+        assert shown.startswith("/v1.41/build?t=app&buildargs=<redacted>")
+        assert shown.endswith("&q=1")
+
+
 class TestTemplates:
     """The --format engine: Go's text/template as docker users write it."""
 
@@ -7058,6 +7146,16 @@ def run_in_busybox(env, busybox_image, *args, input=None, flags=()):
 class TestCmdRun:
     """``run`` and ``create`` in the real engine."""
 
+
+    def test_cidfile_in_a_missing_folder_creates_nothing(
+            self, engine, env, tmp_path, busybox_image, names):
+        name = names()
+        done = run_pydocker(env, "run", "--rm", "--name", name, "--cidfile",
+                            str(tmp_path / "none" / "cid"), "--network",
+                            "none", busybox_image, "true")
+        assert done.returncode == 125
+        assert "container ID file" in assert_one_clean_line(done.stderr)
+        assert not container_exists(engine, name)
     def test_run_copies_piped_stdin_and_exits_0(self, engine, env,
                                                 busybox_image, names):
         name = names()
