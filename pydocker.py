@@ -77,6 +77,7 @@ __all__ = [
 import base64
 import contextlib
 import http.client
+import io
 import json
 import logging
 import os
@@ -6067,9 +6068,10 @@ class DockerCli:
     def __init__(self, client=None, stdin=None, stdout=None, stderr=None,
                  config=None, prog="pydocker"):
         self._client = client
-        self.stdin = stdin if stdin is not None else sys.stdin.buffer
-        self.stdout = stdout if stdout is not None else sys.stdout.buffer
-        self.stderr = stderr if stderr is not None else sys.stderr.buffer
+        default_in, default_out, default_err = process_streams()
+        self.stdin = stdin if stdin is not None else default_in
+        self.stdout = stdout if stdout is not None else default_out
+        self.stderr = stderr if stderr is not None else default_err
         self._config = config
         self.prog = prog
         self.stdin_tty = _isatty(self.stdin)
@@ -6153,6 +6155,17 @@ class DockerCli:
         helps); nothing is raised.
         """
         try:
+            return self._report_errors(name, args)
+        except BrokenPipeError:
+            # Raised by a write in an error handler too, hence out here.
+            return _quiet_broken_pipe()
+        finally:
+            if self._client is not None and name != "help":
+                self._client.close()
+
+    def _report_errors(self, name, args):
+        """Run one command, printing any error it raises as ``cmd`` says."""
+        try:
             return self._run_command(name, args)
         except HelpRequested as request:
             self.stdout.write(request.usage.encode("utf-8", "replace"))
@@ -6172,14 +6185,11 @@ class DockerCli:
                 self._client.close()
             return 130
         except BrokenPipeError:
-            return _quiet_broken_pipe()
+            raise
         except Exception as error:  # noqa: BLE001 - no traceback for users
             log.debug("unexpected error", exc_info=True)
             self.warn(f"error: {type(error).__name__}: {error}")
             return 1
-        finally:
-            if self._client is not None and name != "help":
-                self._client.close()
 
     def _run_command(self, name, args):
         """Run one command, or print the global help if it is unknown."""
@@ -6267,6 +6277,8 @@ class DockerCli:
 
     def cmd_help(self, *args):
         """Show the help, or a command's usage."""
+        flags = self.flags("help", "[command]", "Help about the command")
+        args = self.parse(flags, args)
         if args:
             return self.cmd(args[0], "--help")
         self.stdout.write(self.help_text().encode())
@@ -8151,6 +8163,18 @@ def read_password_stdin(stream):
     return text
 
 
+def process_streams():
+    """Return the process's stdin, stdout and stderr as binary streams.
+
+    A stream the shell closed (``<&-``, ``>&-``) is None in ``sys``: it
+    reads as empty input, and what would go to it is dropped.
+    """
+    stdin = getattr(sys.stdin, "buffer", None) or io.BytesIO()
+    stdout = getattr(sys.stdout, "buffer", None) or _NullStream()
+    stderr = getattr(sys.stderr, "buffer", None) or _NullStream()
+    return stdin, stdout, stderr
+
+
 def _quiet_broken_pipe():
     """Leave quietly when the reader of our output went away (``| head``).
 
@@ -9479,7 +9503,9 @@ def setup_logging(debug, level):
                         f'flag: not a valid logrus Level: "{level}"',
                         exit_code=1)
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        # No stderr at all (2>&-): the records have nowhere to go.
+        handler = (logging.StreamHandler(sys.stderr) if sys.stderr
+                   else logging.NullHandler())
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         log.addHandler(handler)
         log.propagate = False
@@ -9536,7 +9562,20 @@ def _refuse_daemon_flags(value):
 def main(argv=None):
     """Run one pydocker command line; return the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    stderr = sys.stderr
+    stdin, stdout, stderr = process_streams()
+    try:
+        return _run_main(argv, stdin, stdout, stderr)
+    except BrokenPipeError:
+        # Help or version written into a pipe whose reader left.
+        return _quiet_broken_pipe()
+
+
+def _run_main(argv, stdin, stdout, stderr):
+    """Parse the global flags, build the client and run the command."""
+    def say(stream, text):
+        stream.write(text.encode("utf-8", "replace"))
+        stream.flush()
+
     flags = global_flags(daemon=True)
     try:
         flags.parse(argv)
@@ -9544,28 +9583,29 @@ def main(argv=None):
         if not value["-daemon"].value:
             _refuse_daemon_flags(value)
         for warning in flags.warnings:
-            stderr.write(warning + "\n")
+            say(stderr, warning + "\n")
         if value["-version"].value:
-            sys.stdout.write(f"pydocker version {__version__}\n")
+            say(stdout, f"pydocker version {__version__}\n")
             return 0
         setup_logging(value["-debug"].value, value["-log-level"].value)
         if value["-daemon"].value:
-            stderr.write(daemon_notice(flags) + "\n")
+            say(stderr, daemon_notice(flags) + "\n")
             return 1
         os.environ["DOCKER_CONFIG"] = value["-config"].value
         client = client_from_flags(flags, os.environ)
     except HelpRequested:
-        sys.stdout.write(DockerCli().help_text())
+        say(stdout, DockerCli(stdin=stdin, stdout=stdout,
+                              stderr=stderr).help_text())
         return 0
     except FlagError as error:
-        stderr.write(f"{error}\nSee 'pydocker --help'.\n")
+        say(stderr, f"{error}\nSee 'pydocker --help'.\n")
         return error.exit_code
     except DockerError as error:
-        stderr.write(f"{error}\n")
+        say(stderr, f"{error}\n")
         return error.exit_code
-    cli = DockerCli(client)
+    cli = DockerCli(client, stdin=stdin, stdout=stdout, stderr=stderr)
     if not flags.args:
-        cli.stdout.write(cli.help_text().encode())
+        say(stdout, cli.help_text())
         return 0
     return cli.cmd(*flags.args)
 

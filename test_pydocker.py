@@ -3665,6 +3665,15 @@ def run_process(tmp_path):
     return run
 
 
+def closed_stream_env(tmp_path, **extra):
+    """Return a clean environment for pydocker run by hand, plus extra."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("DOCKER_")}
+    env.update(HOME=str(tmp_path), DOCKER_CONFIG=str(tmp_path / "cfg"))
+    env.update(extra)
+    return env
+
+
 def write_cli_config(tmp_path, data):
     """Write config.json into the folder run_cli and run_process use."""
     write_config(tmp_path / "cfg", data)
@@ -4572,6 +4581,52 @@ class TestProcess:
         assert (result.returncode, result.stderr) == (0, "")
         assert "Usage:" in result.stdout
         assert re.search(r"^\s+pull\s", result.stdout, re.M)
+
+    @pytest.mark.parametrize("args", [
+        [], ["--help"], ["-v"], ["images", "--help"], ["help", "images"],
+        ["help", "--help"], ["bogus"],
+    ], ids=["no-command", "help", "version", "command-help", "help-command",
+            "help-help", "unknown-command"])
+    def test_output_into_a_pipe_nobody_reads_exits_141_quietly(
+            self, tmp_path, args):
+        reader, writer = os.pipe()
+        os.close(reader)  # every write now fails with EPIPE
+        try:
+            result = subprocess.run(
+                [sys.executable, PYDOCKER_SCRIPT] + args, stdout=writer,
+                stderr=writer, env=closed_stream_env(tmp_path),
+                timeout=SUBPROCESS_TIMEOUT)
+        finally:
+            os.close(writer)
+        assert result.returncode == 141
+
+    @pytest.mark.parametrize("redirect, args, code", [
+        (">&-", ["--help"], 0),
+        (">&-", ["-v"], 0),
+        (">&-", ["images", "--help"], 0),
+        (">&-", ["images"], 0),
+        ("<&-", ["images"], 0),
+        ("2>&-", ["-D", "images"], 0),
+        ("<&- >&- 2>&-", ["-D", "version"], 0),
+        ("<&-", ["login", "-u", "me", "--password-stdin", "x.example"], 1),
+    ], ids=["stdout-help", "stdout-version", "stdout-command-help",
+            "stdout-command", "stdin-command", "stderr-debug", "all-three",
+            "stdin-password"])
+    def test_closed_standard_streams_are_no_crash(
+            self, tmp_path, fake_daemon, redirect, args, code):
+        for _ in range(2):
+            fake_daemon.on("GET", "/images/json", json_response(200, []))
+        fake_daemon.on("GET", "/version", json_response(200, {
+            "Version": "28.0.0", "ApiVersion": "1.41"}))
+        command = " ".join(shlex.quote(word) for word in
+                           [sys.executable, PYDOCKER_SCRIPT] + args)
+        result = subprocess.run(
+            ["bash", "-c", f"exec {command} {redirect}"],
+            capture_output=True, timeout=SUBPROCESS_TIMEOUT,
+            env=closed_stream_env(tmp_path, DOCKER_HOST=fake_daemon.host))
+        assert b"Traceback" not in result.stderr
+        assert b"Error: " not in result.stderr or code
+        assert result.returncode == code, result.stderr
 
 
 # =========================================================================
