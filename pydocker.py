@@ -532,7 +532,10 @@ def parse_host(addr, tls=False):
         scheme, rest = "tcp", text
     scheme = scheme.lower()
     if scheme == "unix":
-        return "unix://" + (rest or DEFAULT_UNIX_SOCKET)
+        path = rest or DEFAULT_UNIX_SOCKET
+        if len(os.fsencode(path)) >= _UNIX_PATH_MAX:
+            raise ConfigError(f'unix socket path "{path}" is too long')
+        return "unix://" + path
     if scheme == "ssh":
         _check_ssh_address(text, addr)
         return text
@@ -543,6 +546,8 @@ def parse_host(addr, tls=False):
     return "tcp://" + _parse_tcp_address(rest, addr, tls)
 
 
+# The size of sockaddr_un.sun_path on Linux, its final NUL included.
+_UNIX_PATH_MAX = 108
 # Characters a host name or address may have (unicode letters included,
 # for international names), and those an API base path may have.
 _HOST_NAME = re.compile(r"[\w.-]*", re.UNICODE)
@@ -571,9 +576,19 @@ def _parse_tcp_address(rest, addr, tls):
         host, _, port_text = hostport.partition(":")
     if not (_HOST_NAME.fullmatch(host) or _IPV6_HOST.fullmatch(host)):
         raise ConfigError(f"invalid bind address format: {addr}")
+    if not host.startswith("["):
+        try:
+            # What the resolver will do with it: labels of 1-63 octets.
+            host.encode("idna")
+        except UnicodeError:
+            raise ConfigError(f"invalid bind address format: {addr}: "
+                              "a host name label is empty or longer "
+                              "than 63 characters") from None
     if not port_text:
         port = DEFAULT_TLS_PORT if tls and not host else DEFAULT_TCP_PORT
-    elif port_text.isdigit() and 0 < int(port_text) < 65536:
+    elif re.fullmatch(r"[0-9]{1,5}", port_text) and \
+            0 < int(port_text) < 65536:
+        # ASCII digits only: str.isdigit() also takes "²" and "٣".
         port = int(port_text)
     else:
         raise ConfigError(f"invalid bind address format: {addr}: "

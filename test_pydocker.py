@@ -3113,12 +3113,19 @@ HOSTILE_HOSTS = [
     ("tcp://example.com\u2028:2375", "invalid bind address format"),
     ("tcp://example.com:2375/a b", "unexpected characters in the path"),
     ("tcp://example.com:2375/a?b", "unexpected characters in the path"),
+    ("tcp://localhost:\u00b2", "invalid port '\u00b2'"),
+    ("tcp://localhost:\u0663", "invalid port '\u0663'"),
+    ("tcp://" + "a" * 64 + ".example:2375", "a host name label is empty"),
+    ("tcp://a..example:2375", "a host name label is empty"),
+    ("unix:///" + "s" * 120, "is too long"),
 ]
 
 HOSTILE_HOST_IDS = [
     "ssh-port-too-big", "ssh-port-zero", "ssh-password", "ssh-query",
     "ssh-blank-in-host", "tcp-nul-in-host", "tcp-line-separator",
-    "path-with-blank", "path-with-query",
+    "path-with-blank", "path-with-query", "superscript-digit-port",
+    "arabic-digit-port", "label-too-long", "empty-label",
+    "socket-path-too-long",
 ]
 
 # (chunks as read, values decoded, error or None)
