@@ -114,6 +114,9 @@ HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 STREAM_CHUNK = 1 << 16
 # A JSON message larger than this, still unfinished, means a broken stream.
 MAX_JSON_MESSAGE = 16 << 20
+# A whole (not streamed) answer larger than this is refused, not read: no
+# engine answer needs as much, and a broken one must not fill memory.
+MAX_ANSWER = 64 << 20
 
 # Signals passed on to an attached container without a terminal, as
 # docker's --sig-proxy does (SIGCHLD, SIGPIPE, SIGWINCH... are ours).
@@ -207,7 +210,11 @@ class VersionError(DockerError):
 
 
 class InvalidReference(DockerError):
-    """Text that is not a valid image reference."""
+    """Text that is not a valid image reference, name or ID."""
+
+
+# What a command over several names reports for one name and goes on.
+PER_NAME_ERRORS = (APIError, StreamError, InvalidReference)
 
 
 # =========================================================================
@@ -1093,7 +1100,9 @@ class Client:
         response = self._send(method, target, body, all_headers, chunked,
                               stream)
         log.debug("response: %s %s", response.status, response.reason)
-        if response.status >= 400:
+        if not 200 <= response.status < 300:
+            # 1xx and 3xx too: a switched protocol or a redirect is no
+            # answer to a request that did not ask for one.
             raise self._api_error(response)
         return response
 
@@ -1121,6 +1130,10 @@ class Client:
                     f"error during connect: {self.host} did not answer in "
                     "HTTP: does it expect TLS (--tlsverify)?"
                 ) from error
+            except http.client.HTTPException as error:
+                # Headers too long or too many: not an answer to read.
+                self.close()
+                raise _read_failure(error) from None
             except OSError as error:
                 failure = self._connect_error(error, connection, sent=True)
                 self.close()
@@ -1131,15 +1144,24 @@ class Client:
 
     def _api_error(self, response):
         """Read an error answer and return the APIError to raise."""
-        raw = response.read(1 << 20)
+        try:
+            raw = response.read(1 << 20)
+        except (OSError, http.client.HTTPException):
+            raw = b""  # the status alone must do
         self._response = None
+        if response.status < 400:
+            # After a 101 the connection speaks something else, and a
+            # redirect's body is of no use: start afresh next time.
+            self.close()
         text = raw.decode("utf-8", "replace").strip()
         message = text
         try:
             decoded = json.loads(text)
             if isinstance(decoded, dict) and "message" in decoded:
-                message = str(decoded["message"])
-        except ValueError:
+                message = decoded["message"]
+                if not isinstance(message, str):
+                    message = json.dumps(message)
+        except (ValueError, RecursionError):
             pass
         if "Client sent an HTTP request to an HTTPS server" in text:
             self.close()
@@ -1199,7 +1221,7 @@ class Client:
             if error.status not in (400, 404, 405):
                 raise
             response = self.request("GET", "/_ping", versioned=False)
-        response.read()
+        read_all(response)
         self.ping_headers = {k.lower(): v for k, v in response.getheaders()}
         return True
 
@@ -1676,7 +1698,7 @@ class Client:
         response = self.request("HEAD",
                                 f"/containers/{quote(container)}/archive",
                                 {"path": path})
-        response.read()
+        read_all(response)
         self._response = None
         return _path_stat(response)
 
@@ -1881,7 +1903,7 @@ class Client:
             connection.close()
             raise _read_failure(error) from None
         log.debug("response: %s %s", response.status, response.reason)
-        if response.status >= 400:
+        if response.status != 101 and not 200 <= response.status < 300:
             try:
                 raise self._api_error(response)
             finally:
@@ -1921,22 +1943,45 @@ def raw_chunks(response):
         yield chunk
 
 
+# C0 and C1 control characters, DEL included, except the tab.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def escape_controls(text):
+    """Return ``text`` with control characters written as escapes.
+
+    ``\\n`` and ``\\r`` for line ends, ``\\x1b`` and so on for the rest:
+    the text then prints as one line that cannot move the cursor.
+    """
+    return _CONTROLS.sub(lambda match: _CONTROL_ESCAPES.get(
+        match.group(), f"\\x{ord(match.group()):02x}"), text)
+
+
 def _one_line(text, limit=300):
     """Fold whitespace so that ``text`` prints as one line, cut short."""
     folded = " ".join(text.split())
     return folded if len(folded) <= limit else folded[:limit - 3] + "..."
 
 
-def read_all(response):
-    """Read a whole (non-streamed) answer.
+def read_all(response, limit=None):
+    """Read a whole (non-streamed) answer of at most ``limit`` bytes
+    (default MAX_ANSWER).
 
     Raises:
-        StreamError: the connection failed before the answer's end.
+        StreamError: the connection failed before the answer's end, or
+            the answer is longer than ``limit``.
     """
+    limit = MAX_ANSWER if limit is None else limit
     try:
-        return response.read()
+        raw = response.read(limit + 1)
     except (OSError, http.client.HTTPException) as error:
         raise _read_failure(error) from None
+    if len(raw) > limit:
+        response.close()
+        raise StreamError("the engine's answer is larger than "
+                          f"{limit >> 20} MiB: not read")
+    return raw
 
 
 def _read_failure(error):
@@ -1944,14 +1989,29 @@ def _read_failure(error):
     if isinstance(error, http.client.IncompleteRead):
         return StreamError("the engine's answer ended in the middle of a "
                            "message: connection lost")
+    if isinstance(error, http.client.LineTooLong):
+        return StreamError("malformed HTTP in the engine's answer: a "
+                           "header or chunk line too long")
     if isinstance(error, http.client.HTTPException):
-        return StreamError("malformed HTTP in the engine's answer")
+        detail = "too many headers" if "headers" in str(error) else ""
+        return StreamError("malformed HTTP in the engine's answer"
+                           + (f": {detail}" if detail else ""))
     reason = _reason(error) or "connection lost"
     return StreamError(f"error reading the engine's answer: {reason}")
 
 
 def quote(name):
-    """Quote a name or ID for use inside an API path."""
+    """Quote a name or ID for use inside an API path.
+
+    Raises:
+        InvalidReference: an empty name, ``.`` or ``..``: in a path
+            they would name another endpoint, which the engine answers
+            with a redirect.
+    """
+    if not name:
+        raise InvalidReference("invalid name or ID: value is empty")
+    if name in (".", ".."):
+        raise InvalidReference(f"invalid name or ID: {go_quote(name)}")
     return urllib.parse.quote(name, safe="")
 
 
@@ -3541,6 +3601,11 @@ class ProgressRenderer:
         width: the terminal width (None: ask the terminal, else 200).
     """
 
+    # Layer lines and aux values kept at most: an engine that sends new
+    # ids without end must not grow memory without end.
+    MAX_LINES = 10000
+    MAX_AUX = 100
+
     def __init__(self, out, terminal=False, width=None):
         self.out = out
         self.terminal = terminal
@@ -3571,11 +3636,13 @@ class ProgressRenderer:
             raise StreamError(error if isinstance(error, str)
                               else json.dumps(error))
         if "aux" in message:
-            self.aux.append(message["aux"])
+            self.aux = self.aux[-(self.MAX_AUX - 1):] + [message["aux"]]
             return
         ident = _field(message, "id")
         diff = 0
         layer_line = "progressDetail" in message or message.get("progress")
+        if len(self.lines) >= self.MAX_LINES:
+            self.lines = {}  # start below: the old lines are off screen
         if ident and layer_line:
             line = self.lines.get(ident)
             if line is None:
@@ -3644,15 +3711,25 @@ class ProgressRenderer:
         return bar + numbers + left
 
 
+# What engine text may not bring to the terminal: every control
+# character but the line ends and tabs of build output.
+_STREAM_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _field(message, name):
     """Return a message field as text, ``""`` when absent or null.
 
     The engine sends strings; anything else is shown, never trusted.
+    Control characters are dropped (a ``stream`` keeps its line ends):
+    only the renderer's own escapes move the cursor.
     """
     value = message.get(name)
     if value is None or value == "":
         return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    text = value if isinstance(value, str) else json.dumps(value)
+    if name == "stream":
+        return _STREAM_CONTROLS.sub("", text)
+    return _CONTROLS.sub("", text)
 
 
 def _progress_number(detail, name):
@@ -3789,13 +3866,15 @@ class PendingAnswer:
     def _read(self):
         try:
             response = self.connection.getresponse()
-            if response.status >= 400:
+            if not 200 <= response.status < 300:
                 self._error = self._api_error(response)
                 return
             self._answered.set()
-            raw = response.read()
+            raw = read_all(response)
             self._value = json.loads(raw) if raw.strip() else {}
-        except ValueError:
+        except StreamError as error:
+            self._error = error
+        except (ValueError, RecursionError):
             self._error = StreamError("malformed JSON from the engine")
         except (OSError, http.client.HTTPException) as error:
             self._error = _read_failure(error)
@@ -6117,8 +6196,13 @@ class DockerCli:
         self.stdout.flush()
 
     def warn(self, text):
-        """Write one line to stderr."""
-        self.stderr.write((text + "\n").encode("utf-8", "replace"))
+        """Write one line to stderr, its control characters escaped.
+
+        Errors echo text from the engine and the user: a newline in it
+        must not start a second line, nor an escape drive the terminal.
+        """
+        line = escape_controls(str(text)) + "\n"
+        self.stderr.write(line.encode("utf-8", "replace"))
         self.stderr.flush()
 
     def write_formatted(self, text, items, header=None, table=None,
@@ -6603,7 +6687,7 @@ class DockerCli:
         for name in names:
             try:
                 action(name)
-            except (APIError, StreamError, VersionError) as error:
+            except PER_NAME_ERRORS + (VersionError,) as error:
                 self.warn(str(error))
                 failed = True
                 continue
@@ -7356,7 +7440,7 @@ class DockerCli:
             try:
                 self.client.start(name)
                 self.out(name)
-            except (APIError, StreamError) as error:
+            except PER_NAME_ERRORS as error:
                 self.warn(str(error))
                 failed.append(name)
         if failed:
@@ -7403,7 +7487,7 @@ class DockerCli:
             try:
                 status = self.client.wait(name) or {}
                 self.out(str(status.get("StatusCode", 0)))
-            except (APIError, StreamError) as error:
+            except PER_NAME_ERRORS as error:
                 self.warn(str(error))
                 failed = True
         return 1 if failed else 0
@@ -7424,7 +7508,7 @@ class DockerCli:
                 self.client.remove_container(name, force.value,
                                              volumes.value, link.value)
                 self.out(name)
-            except (APIError, StreamError) as error:
+            except PER_NAME_ERRORS as error:
                 self.warn(str(error))
                 failed = True
         return 1 if failed else 0
@@ -7716,7 +7800,13 @@ class DockerCli:
                            "Create a tag TARGET_IMAGE that refers to "
                            "SOURCE_IMAGE")
         source, target = self.parse(flags, args, exactly=2)
-        reference = parse_reference(target)
+        for text in (source, target):
+            try:
+                reference = parse_reference(text)
+            except InvalidReference as error:
+                raise InvalidReference(
+                    f"Error parsing reference: {go_quote(text)} is not a "
+                    f"valid repository/tag: {error}") from None
         if reference.digest:
             raise DockerError("refusing to create a tag with a digest "
                               "reference")
@@ -7740,7 +7830,7 @@ class DockerCli:
                     for word in ("Untagged", "Deleted"):
                         if item.get(word):
                             self.out(f"{word}: {item[word]}")
-            except (APIError, StreamError) as error:
+            except PER_NAME_ERRORS as error:
                 self.warn(str(error))
                 failed = True
         return 1 if failed else 0
@@ -9613,10 +9703,11 @@ def _run_main(argv, stdin, stdout, stderr):
                               stderr=stderr).help_text())
         return 0
     except FlagError as error:
-        say(stderr, f"{error}\nSee 'pydocker --help'.\n")
+        say(stderr, f"{escape_controls(str(error))}\n"
+            "See 'pydocker --help'.\n")
         return error.exit_code
     except DockerError as error:
-        say(stderr, f"{error}\n")
+        say(stderr, f"{escape_controls(str(error))}\n")
         return error.exit_code
     cli = DockerCli(client, stdin=stdin, stdout=stdout, stderr=stderr)
     if not flags.args:

@@ -12,6 +12,7 @@ auth and config, fake-daemon faults, then commands against the engine.
 """
 
 import base64
+import contextlib
 import fcntl
 import http.client
 import http.server
@@ -4419,6 +4420,133 @@ class TestFakeDaemonAnswers:
         assert err.decode().splitlines() == [
             "Error response from daemon: conflict: unable to remove a",
             "Error response from daemon: conflict: unable to remove b"]
+
+
+# =========================================================================
+# TestFakeDaemonFaults: each kind of broken answer is one clean line
+# =========================================================================
+
+# (answer to GET /images/json, words of the one error line)
+BROKEN_ANSWERS = [
+    (http_response(200, "[]", {"X-Big": "a" * 70000}),
+     "a header or chunk line too long"),
+    (http_response(200, "[]", {f"X-H{i}": "a" for i in range(120)}),
+     "too many headers"),
+    (b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+     "Error response from daemon: 101 Switching Protocols"),
+    (http_response(301, "", {"Location": "/images/json"}),
+     "Error response from daemon: 301 Moved Permanently"),
+    (http_response(304, ""), "Error response from daemon: 304 Not Modified"),
+    (json_response(500, {"message": "a\nb\x1b[31mc\rd"}),
+     "Error response from daemon: a\\nb\\x1b[31mc\\rd"),
+    (json_response(500, {"message": ["a", 1]}),
+     'Error response from daemon: ["a", 1]'),
+    ([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      b"f" * 70000 + b"\r\n"], "a header or chunk line too long"),
+]
+
+BROKEN_ANSWER_IDS = [
+    "header-line-too-long", "too-many-headers", "switching-protocols",
+    "redirect", "not-modified", "control-characters-in-message",
+    "message-not-text", "chunk-size-line-too-long",
+]
+
+
+class TestFakeDaemonFaults:
+    """Faults no real engine makes on demand: one clean line each."""
+
+    @pytest.mark.parametrize("answer, expected", BROKEN_ANSWERS,
+                             ids=BROKEN_ANSWER_IDS)
+    def test_broken_answer_is_one_clean_line(self, fake_daemon, run_cli,
+                                             answer, expected):
+        fake_daemon.on("GET", "/images/json", answer)
+        code, out, err = run_cli("images")
+        assert (code, out) == (1, b"")
+        assert expected in assert_one_clean_line(err)
+
+    def test_switching_protocols_to_ping_is_an_error_at_once(
+            self, fake_daemon, run_cli):
+        fake_daemon.on("HEAD", "/_ping",
+                       b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        code, _, err = run_cli("images")
+        assert code == 1
+        assert "101 Switching Protocols" in assert_one_clean_line(err)
+        assert fake_daemon.routes() == []
+
+    def test_answer_larger_than_the_limit_is_refused(
+            self, fake_daemon, run_cli, monkeypatch):
+        monkeypatch.setattr(pydocker, "MAX_ANSWER", 1 << 20)
+
+        def endless(connection, request):
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: "
+                               b"application/json\r\n\r\n[")
+            with contextlib.suppress(OSError):
+                for _ in range(64):  # 4 MiB, then the client has hung up
+                    connection.sendall(b'"a",' * (1 << 14))
+
+        fake_daemon.on("GET", "/images/json", endless)
+        code, _, err = run_cli("images")
+        assert code == 1
+        assert "larger than 1 MiB" in assert_one_clean_line(err)
+
+    @pytest.mark.parametrize("args", [
+        ["inspect", ""], ["rmi", ""], ["rmi", ".."], ["rm", ""],
+        ["logs", "."], ["stop", ""],
+    ], ids=["inspect-empty", "rmi-empty", "rmi-dots", "rm-empty",
+            "logs-dot", "stop-empty"])
+    def test_empty_or_dot_names_are_refused_without_a_request(
+            self, fake_daemon, run_cli, args):
+        code, _, err = run_cli(*args)
+        assert code == 1
+        assert "invalid name or ID" in assert_one_clean_line(err)
+        assert fake_daemon.routes() == []
+
+    def test_several_names_report_each_refused_one(self, fake_daemon,
+                                                   run_cli):
+        fake_daemon.on("DELETE", "/images/a", json_response(200, [
+            {"Untagged": "a:latest"}]))
+        code, out, err = run_cli("rmi", "", "..", "a")
+        assert code == 1
+        assert err.decode().splitlines() == [
+            "invalid name or ID: value is empty",
+            'invalid name or ID: ".."']
+        assert out == b"Untagged: a:latest\n"
+
+    @pytest.mark.parametrize("source, target", [
+        ("../../x", "y"), ("", "y"), ("busybox", "../y"),
+    ], ids=["source-dots", "source-empty", "target-dots"])
+    def test_tag_refuses_what_is_no_reference(self, fake_daemon, run_cli,
+                                             source, target):
+        code, _, err = run_cli("tag", source, target)
+        assert code == 1
+        assert assert_one_clean_line(err).startswith(
+            "Error parsing reference: ")
+        assert fake_daemon.routes() == []
+
+    def test_progress_text_cannot_drive_the_terminal(self, fake_daemon,
+                                                     run_cli):
+        fake_daemon.on("POST", "/images/create", chunked_stream(
+            [messages_bytes([{"status": "a\x1b[2Jb\x9bc", "id":
+                              "x\x1b]0;t\x07"}])]))
+        code, out, _ = run_cli("pull", REGISTRY + "/x")
+        assert code == 0
+        assert "x]0;t: a[2Jbc\n" in out.decode()
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]",
+                             out.decode())
+
+    def test_progress_error_with_control_characters_is_one_line(
+            self, fake_daemon, run_cli):
+        fake_daemon.on("POST", "/images/create", chunked_stream(
+            [messages_bytes([{"error": "one\ntwo\x1b[31m"}])]))
+        code, _, err = run_cli("pull", REGISTRY + "/x")
+        assert code == 1
+        assert assert_one_clean_line(err) == "one\\ntwo\\x1b[31m"
+
+    def test_user_text_in_an_error_is_escaped(self, run_process):
+        result = run_process("-H", "tcp://a\x1b[31m:1", "ps")
+        assert result.returncode == 1
+        assert assert_one_clean_line(result.stderr) == (
+            "invalid bind address format: tcp://a\\x1b[31m:1")
 
 
 # =========================================================================
