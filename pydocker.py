@@ -1238,27 +1238,28 @@ class Client:
 
     # Small request helpers -------------------------------------------------
 
-    def _json(self, method, path, params=None, body=None, headers=None):
-        """Send a request and return its decoded JSON answer (or None)."""
+    def _json(self, method, path, params=None, body=None, headers=None,
+              shape=None):
+        """Send a request and return its decoded JSON answer (or None).
+
+        ``shape`` is what the answer must be (see ``decode_answer``).
+        """
         response = self.request(method, path, params, body, headers)
         raw = read_all(response)
         self._response = None
         if not raw.strip():
             return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise StreamError("malformed JSON from the engine on "
-                              f"{method} {path}") from None
+        return decode_answer(raw, f"{method} {path}", shape)
 
-    def _get(self, path, params=None):
-        return self._json("GET", path, params)
+    def _get(self, path, params=None, shape=None):
+        return self._json("GET", path, params, shape=shape)
 
-    def _post(self, path, params=None, body=None, headers=None):
-        return self._json("POST", path, params, body, headers)
+    def _post(self, path, params=None, body=None, headers=None,
+              shape=None):
+        return self._json("POST", path, params, body, headers, shape)
 
-    def _delete(self, path, params=None):
-        return self._json("DELETE", path, params)
+    def _delete(self, path, params=None, shape=None):
+        return self._json("DELETE", path, params, shape=shape)
 
     def _stream_raw(self, method, path, params=None, body=None):
         """Send a request and yield its answer's bytes in bounded chunks."""
@@ -1287,7 +1288,7 @@ class Client:
         Raises:
             ConnectError, APIError.
         """
-        return self._get("/version")
+        return self._get("/version", shape=dict)
 
     def info(self):
         """Return the engine's ``/info`` answer (``Containers``,
@@ -1296,7 +1297,7 @@ class Client:
         Raises:
             ConnectError, APIError.
         """
-        return self._get("/info")
+        return self._get("/info", shape=dict)
 
     def auth(self, auth):
         """Check credentials with the engine's ``/auth``.
@@ -1307,7 +1308,7 @@ class Client:
         Returns:
             The answer: ``{"Status", "IdentityToken"}``.
         """
-        return self._post("/auth", body=auth) or {}
+        return self._post("/auth", body=auth, shape=dict) or {}
 
     def events(self, since=None, until=None, filters=None):
         """Yield the engine's events as they happen.
@@ -1323,7 +1324,7 @@ class Client:
 
     def disk_usage(self):
         """Return the engine's ``/system/df`` answer."""
-        return self._get("/system/df") or {}
+        return self._get("/system/df", shape=dict) or {}
 
     # Images ----------------------------------------------------------------
 
@@ -1341,8 +1342,8 @@ class Client:
         Raises:
             ConnectError, APIError.
         """
-        return self._get("/images/json", {"all": all,
-                                          "filters": encode_filters(filters)})
+        return self._get("/images/json", {
+            "all": all, "filters": encode_filters(filters)}, shape=[dict])
 
     def inspect_image(self, name):
         """Return the engine's description of an image.
@@ -1350,7 +1351,7 @@ class Client:
         Raises:
             NotFound: no such image; ConnectError, APIError.
         """
-        return self._get(f"/images/{quote(name)}/json")
+        return self._get(f"/images/{quote(name)}/json", shape=dict)
 
     def pull(self, reference, auth=None, platform=None, all_tags=False):
         """Pull an image and yield the engine's progress messages.
@@ -1396,7 +1397,8 @@ class Client:
             NotFound: no such image; APIError: in use (without force).
         """
         return self._delete(f"/images/{quote(image)}",
-                            {"force": force, "noprune": noprune}) or []
+                            {"force": force, "noprune": noprune},
+                            shape=[dict]) or []
 
     def push(self, reference, auth=None, all_tags=False):
         """Push an image and yield the engine's progress messages.
@@ -1478,13 +1480,15 @@ class Client:
 
     def history(self, image):
         """Return the layers of an image, newest first."""
-        return self._get(f"/images/{quote(image)}/history") or []
+        return self._get(f"/images/{quote(image)}/history",
+                         shape=[dict]) or []
 
     def prune_images(self, filters=None):
         """Remove unused images; return ``{ImagesDeleted, SpaceReclaimed}``.
         """
         return self._post("/images/prune",
-                          {"filters": encode_filters(filters)}) or {}
+                          {"filters": encode_filters(filters)},
+                          shape=dict) or {}
 
     def search(self, term, limit=None, filters=None, auth=None):
         """Search the registry's index (Docker Hub) for ``term``."""
@@ -1495,11 +1499,7 @@ class Client:
             headers={"X-Registry-Auth": encode_auth(auth or {})})
         raw = read_all(response)
         self._response = None
-        try:
-            return json.loads(raw or b"[]")
-        except ValueError:
-            raise StreamError("malformed JSON from the engine on GET "
-                              "/images/search") from None
+        return decode_answer(raw or b"[]", "GET /images/search", [dict])
 
     # Containers ------------------------------------------------------------
 
@@ -1521,7 +1521,7 @@ class Client:
         """
         return self._get("/containers/json", {
             "all": all, "filters": encode_filters(filters),
-            "limit": limit, "size": size})
+            "limit": limit, "size": size}, shape=[dict])
 
     def inspect_container(self, container):
         """Return the engine's description of a container.
@@ -1529,7 +1529,8 @@ class Client:
         Raises:
             NotFound: no such container; ConnectError, APIError.
         """
-        return self._get(f"/containers/{quote(container)}/json")
+        return self._get(f"/containers/{quote(container)}/json",
+                         shape=dict)
 
     def inspect_raw(self, kind, name, size=False):
         """Return the engine's JSON bytes describing an object, unparsed.
@@ -1627,7 +1628,7 @@ class Client:
             The answer: ``{"Warnings": [...]}``.
         """
         return self._post(f"/containers/{quote(container)}/update",
-                          body=resources) or {}
+                          body=resources, shape=dict) or {}
 
     def prune_containers(self, filters=None):
         """Remove stopped containers.
@@ -1636,7 +1637,8 @@ class Client:
             ``{"ContainersDeleted": [...], "SpaceReclaimed": bytes}``.
         """
         return self._post("/containers/prune",
-                          {"filters": encode_filters(filters)}) or {}
+                          {"filters": encode_filters(filters)},
+                          shape=dict) or {}
 
     def commit(self, container, repository=None, tag=None, message=None,
                author=None, changes=None, pause=True):
@@ -1657,21 +1659,22 @@ class Client:
             "comment": message or None, "author": author or None,
             "changes": list(changes or []),
             # The engine pauses unless told otherwise, so say 0 outright.
-            "pause": "1" if pause else "0"}) or {}
+            "pause": "1" if pause else "0"}, shape=dict) or {}
 
     # Container contents -----------------------------------------------------
 
     def top(self, container, ps_args=None):
         """Return a container's processes: ``{"Titles", "Processes"}``."""
         return self._get(f"/containers/{quote(container)}/top",
-                         {"ps_args": ps_args or None})
+                         {"ps_args": ps_args or None}, shape=dict)
 
     def diff(self, container):
         """Return a container's filesystem changes: ``[{"Path", "Kind"}]``.
 
         Kind 0 is a modified path, 1 an added one, 2 a deleted one.
         """
-        return self._get(f"/containers/{quote(container)}/changes") or []
+        return self._get(f"/containers/{quote(container)}/changes",
+                         shape=[dict]) or []
 
     def stats(self, container, stream=True):
         """Yield a container's resource usage samples, one a second.
@@ -1743,7 +1746,7 @@ class Client:
             self.require_version("1.41", "--platform")
         return self._post("/containers/create",
                           {"name": name or None, "platform": platform},
-                          body=config)
+                          body=config, shape=dict)
 
     def start(self, container):
         """Start a container (a running one is left as it is)."""
@@ -1836,7 +1839,7 @@ class Client:
         if config.get("WorkingDir"):
             self.require_version("1.35", "exec --workdir")
         return self._post(f"/containers/{quote(container)}/exec",
-                          body=config)
+                          body=config, shape=dict)
 
     def exec_start(self, exec_id, detach=False, tty=False):
         """Start an exec; return its ``Hijacked`` stream, or None if
@@ -1850,7 +1853,7 @@ class Client:
 
     def exec_inspect(self, exec_id):
         """Return the engine's description of an exec (``ExitCode``...)."""
-        return self._get(f"/exec/{quote(exec_id)}/json")
+        return self._get(f"/exec/{quote(exec_id)}/json", shape=dict)
 
     def exec_resize(self, exec_id, height, width):
         """Set the size of an exec's terminal."""
@@ -1998,6 +2001,150 @@ def _read_failure(error):
                            + (f": {detail}" if detail else ""))
     reason = _reason(error) or "connection lost"
     return StreamError(f"error reading the engine's answer: {reason}")
+
+
+# The Go types of the answer fields pydocker reads, as the engine's
+# structs declare them: a value of another type is refused, as Go's
+# json.Unmarshal refuses it, and null reads as the type's zero value for
+# scalars (a null list or map stays null: templates show it as such).
+# A key with several types names fields of different structs.
+_INT = (int,)
+_TEXT = (str,)
+_FLAG = (bool,)
+_ANSWER_FIELDS = {
+    **dict.fromkeys((
+        "Id", "ID", "Name", "Image", "ImageID", "Command", "Status",
+        "Untagged", "Deleted", "Version", "ApiVersion", "MinAPIVersion",
+        "GitCommit", "GoVersion", "Os", "Arch", "KernelVersion", "BuildTime",
+        "OSType", "Architecture", "ServerVersion", "Driver",
+        "OperatingSystem", "CgroupDriver", "CgroupVersion", "DockerRootDir",
+        "LoggingDriver", "DefaultRuntime", "HostIp", "HostPort", "IP",
+        "Type", "CreatedBy", "Comment", "Source", "Destination", "Mode",
+        "Path", "Action", "ParentId", "Warning", "Error"), _TEXT),
+    **dict.fromkeys((
+        "Size", "SharedSize", "VirtualSize", "PrivatePort", "PublicPort",
+        "SizeRw", "SizeRootFs", "ExitCode", "StatusCode", "RefCount",
+        "NCPU", "MemTotal", "SpaceReclaimed", "LayersSize", "UsageCount",
+        "ContainersRunning", "ContainersPaused", "ContainersStopped",
+        "Pid", "Kind"), _INT),
+    **dict.fromkeys((
+        "Running", "Paused", "Restarting", "Tty", "OpenStdin",
+        "AttachStdin", "Debug", "LiveRestoreEnabled", "InUse", "Shared",
+        "Experimental"), _FLAG + _TEXT),
+    **dict.fromkeys((
+        "HostConfig", "Config", "NetworkSettings", "RestartPolicy",
+        "RegistryConfig", "Networks", "Details", "Plugins", "UsageData",
+        "IndexConfigs"), (dict,)),
+    **dict.fromkeys((
+        "RepoTags", "RepoDigests", "Names", "Warnings", "Env", "Tags",
+        "Titles", "Processes", "Images", "Volumes", "Components",
+        "ImagesDeleted", "ContainersDeleted", "Mounts", "BuildCache",
+        "SecurityOptions"), (list, dict, int)),
+    "Ports": (list, dict),
+    "Labels": (dict, list),
+    "Platform": (dict, str),
+    "State": (str, dict),
+    "Created": (int, float, str),
+    "Containers": (int, list, dict),
+}
+# What a list of each kind may hold.
+_LIST_ITEMS = {
+    "RepoTags": _TEXT, "RepoDigests": _TEXT, "Names": _TEXT,
+    "Warnings": _TEXT, "Env": _TEXT, "Tags": _TEXT, "Titles": _TEXT,
+    "Processes": (list,), "Ports": (dict,), "Mounts": (dict,),
+    "Components": (dict,), "ImagesDeleted": (dict,),
+    "ContainersDeleted": _TEXT, "SecurityOptions": _TEXT,
+    "Images": (dict,), "Volumes": (dict,), "BuildCache": (dict,),
+    "Containers": (dict,), "Labels": _TEXT,
+}
+_ZERO = {_TEXT: "", _INT: 0, _FLAG + _TEXT: False}
+_TYPE_WORDS = {dict: "an object", list: "a list", str: "a string",
+               int: "a number", float: "a number", bool: "a boolean",
+               type(None): "null"}
+
+
+def decode_answer(raw, where, shape=None):
+    """Decode an engine's JSON answer and check it has the Go types the
+    engine's structs give it.
+
+    Args:
+        raw: the answer's bytes.
+        where: the request, for messages (``GET /version``).
+        shape: what the whole answer must be: ``dict`` (an object),
+            ``[dict]`` (a list of objects), or None (anything).
+
+    Raises:
+        StreamError: not JSON, nested too deeply, or of another shape.
+    """
+    try:
+        value = json.loads(raw)
+        kind = list if isinstance(shape, list) else shape
+        if kind is not None and not isinstance(value, kind):
+            raise _ShapeError(f"the answer is {_type_word(value)}, not "
+                              f"{_TYPE_WORDS[kind]}")
+        items = value if isinstance(shape, list) else [value]
+        for item in items:
+            if shape == [dict] and not isinstance(item, dict):
+                raise _ShapeError(f"a list item is {_type_word(item)}, "
+                                  "not an object")
+            _conform(item)
+    except _ShapeError as error:
+        raise StreamError(f"unexpected answer from the engine on {where}: "
+                          f"{error}") from None
+    except RecursionError:
+        raise StreamError(f"malformed JSON from the engine on {where}: "
+                          "nested too deeply") from None
+    except ValueError:
+        raise StreamError(f"malformed JSON from the engine on {where}"
+                          ) from None
+    return value
+
+
+class _ShapeError(Exception):
+    """An engine answer with a field of the wrong type (internal)."""
+
+
+def _type_word(value):
+    return _TYPE_WORDS.get(type(value), type(value).__name__)
+
+
+def _conform(value):
+    """Check the known fields of every object inside ``value`` in place.
+
+    Raises:
+        _ShapeError: a field of another type than the engine's Go type.
+    """
+    if isinstance(value, list):
+        for item in value:
+            _conform(item)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        allowed = _ANSWER_FIELDS.get(key)
+        if allowed is None or item is None:
+            if item is None and allowed in _ZERO:
+                value[key] = _ZERO[allowed]
+            else:
+                _conform(item)
+            continue
+        if not isinstance(item, allowed) or (
+                isinstance(item, bool) and bool not in allowed) or (
+                isinstance(item, (int, float)) and not
+                isinstance(item, bool) and not _go_number(item)):
+            raise _ShapeError(f"{key} is {_type_word(item)}")
+        members = _LIST_ITEMS.get(key)
+        if members and isinstance(item, list):
+            for member in item:
+                if not isinstance(member, members):
+                    raise _ShapeError(f"an item of {key} is "
+                                      f"{_type_word(member)}")
+        _conform(item)
+
+
+def _go_number(number):
+    """Tell whether a JSON number fits the engine's int64 and float64."""
+    return number == number and abs(number) < (1 << 63)
 
 
 def quote(name):
@@ -3871,11 +4018,10 @@ class PendingAnswer:
                 return
             self._answered.set()
             raw = read_all(response)
-            self._value = json.loads(raw) if raw.strip() else {}
+            self._value = (decode_answer(raw, "wait", dict)
+                           if raw.strip() else {})
         except StreamError as error:
             self._error = error
-        except (ValueError, RecursionError):
-            self._error = StreamError("malformed JSON from the engine")
         except (OSError, http.client.HTTPException) as error:
             self._error = _read_failure(error)
         finally:
