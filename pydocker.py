@@ -114,6 +114,8 @@ HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 STREAM_CHUNK = 1 << 16
 # A JSON message larger than this, still unfinished, means a broken stream.
 MAX_JSON_MESSAGE = 16 << 20
+# What of an error frame of a container's stream is kept.
+MAX_ERROR_FRAME = 1 << 16
 # A whole (not streamed) answer larger than this is refused, not read: no
 # engine answer needs as much, and a broken one must not fill memory.
 MAX_ANSWER = 64 << 20
@@ -4130,7 +4132,9 @@ class _Frames:
 
     def _add(self, pieces, piece):
         if self.stream == 3:
-            self.error += piece
+            # An error is one line of text: keep no more of it than that
+            # could be, however long the frame says it is.
+            self.error = (self.error + piece)[:MAX_ERROR_FRAME]
         elif pieces and pieces[-1][0] == self.stream:
             pieces[-1][1].append(piece)
         else:
@@ -4505,6 +4509,11 @@ def config_directory(environ=None):
         os.path.expanduser("~"), ".docker")
 
 
+# RFC 9110's token, and a field value without line breaks or NUL.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = re.compile(r"[^\x00-\x08\x0a-\x1f\x7f]*")
+
+
 class ConfigFile:
     """The client's ``config.json``: credentials, helpers and settings.
 
@@ -4657,8 +4666,20 @@ class ConfigFile:
         return self.data.get("detachKeys") or None
 
     def http_headers(self):
-        """Return the extra headers from ``HttpHeaders``."""
+        """Return the extra headers from ``HttpHeaders``.
+
+        Raises:
+            ConfigError: a name or value that cannot go into a request.
+        """
         headers = self.data.get("HttpHeaders") or {}
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ConfigError(f"invalid HttpHeaders in {self.path}: "
+                                  f"{go_quote(name)} is not a header name")
+            if not _HEADER_VALUE.fullmatch(str(value)):
+                raise ConfigError(f"invalid HttpHeaders in {self.path}: "
+                                  f"the value of {name} has a control "
+                                  "character")
         return {str(k): str(v) for k, v in headers.items()}
 
     # Writing credentials ---------------------------------------------------
@@ -5024,6 +5045,64 @@ def clean_path(path):
     return ("/" + cleaned) if rooted else (cleaned or ".")
 
 
+# The wildcard tokens: ``*``, ``?``, ``**`` at a pattern's end and
+# ``**/`` elsewhere (literal characters are one-character strings).
+_STAR = ("*",)
+_ONE = ("?",)
+_ALL = ("**",)
+_FOLDERS = ("**/",)
+
+
+def _glob_match(tokens, path):
+    """Tell whether ``path`` matches a pattern's tokens, all of it.
+
+    The tokens run as a set of states over the path's characters, in
+    time proportional to their product: a regular expression would
+    backtrack exponentially on ``*a*a*a*a*b``, and docker's (Go's RE2)
+    never does.
+    """
+    def close(states):
+        # Each wildcard may match nothing: its state also stands for the
+        # next one.
+        done = set()
+        while states:
+            state = states.pop()
+            if state in done:
+                continue
+            done.add(state)
+            if state < len(tokens) and tokens[state] in (_STAR, _ALL,
+                                                           _FOLDERS):
+                states.append(state + 1)
+        return done
+
+    states = close([0])
+    for char in path:
+        following = []
+        for state in states:
+            if state == len(tokens):
+                continue
+            token = tokens[state]
+            if token in (_ALL, _FOLDERS):
+                following.append(state)
+                if token == _FOLDERS and char == "/":
+                    following.append(state + 1)
+            elif token == _STAR:
+                if char != "/":
+                    following.append(state)
+            elif token == _ONE:
+                if char != "/":
+                    following.append(state + 1)
+            elif isinstance(token, str):
+                if token == char:
+                    following.append(state + 1)
+            elif token.fullmatch(char):
+                following.append(state + 1)
+        if not following:
+            return False
+        states = close(following)
+    return len(tokens) in states
+
+
 class IgnorePattern:
     """One ``.dockerignore`` pattern, compiled as docker compiles it.
 
@@ -5039,37 +5118,60 @@ class IgnorePattern:
         if not text:
             raise ConfigError('illegal exclusion pattern: "!"')
         self.text = clean_path(text)
-        self.kind, regex = self._translate(self.text)
-        self.regex = re.compile(regex) if self.kind == "regex" else None
+        self.kind, self.tokens = self._translate(self.text)
 
     @staticmethod
     def _translate(pattern):
-        """Return the pattern's kind and, for ``regex``, its expression.
+        """Return the pattern's kind and, for ``regex``, its tokens.
 
         As in docker, a pattern without wildcards is compared whole, one
         ending in ``**`` by prefix and one starting with ``**`` by suffix.
+        Tokens: a character, ``_ONE``, ``_STAR``, ``_ALL``, ``_FOLDERS``
+        or a compiled one-character class.
+
+        Raises:
+            re.error: an unterminated or malformed ``[...]`` class.
         """
-        regex, kind = "^", "exact"
+        tokens, kind = [], "exact"
+        in_class = None  # the class being read, as a regex
         for token in re.finditer(r"\*\*/?|\\.|.", pattern, re.S):
             text = token.group()
+            if in_class is not None:
+                # Inside [...] only ^ (first), - and ] mean anything: the
+                # rest is literal, so Python's set syntax ([[, &&, ~~)
+                # can neither warn nor change the meaning.
+                if text == "]":
+                    tokens.append(re.compile(in_class + "]", re.S))
+                    in_class = None
+                elif (text == "^" and in_class == "[") or (
+                        text == "-" and not in_class.endswith("-")):
+                    in_class += text
+                else:
+                    in_class += re.escape(text[-1] if len(text) == 2
+                                          else text)
+                continue
             if text.startswith("**"):
                 if token.end() == len(pattern):
-                    regex += ".*"
+                    tokens.append(_ALL)
                     kind = "prefix" if kind == "exact" else "regex"
                 else:
-                    regex, kind = regex + "(.*/)?", "regex"
+                    tokens.append(_FOLDERS)
+                    kind = "regex"
                 if token.start() == 0:
                     kind = "suffix"
             elif text in ("*", "?"):
-                regex += "[^/]*" if text == "*" else "[^/]"
+                tokens.append(_STAR if text == "*" else _ONE)
                 kind = "regex"
             elif len(text) == 2:  # a backslash escaping the next character
-                regex, kind = regex + re.escape(text[1]), "regex"
-            elif text in "[]":
-                regex, kind = regex + text, "regex"
+                tokens.append(text[1])
+                kind = "regex"
+            elif text == "[":
+                in_class, kind = "[", "regex"
             else:
-                regex += "\\" + text if text in ".+()|{}$\\" else text
-        return kind, regex + "$"
+                tokens.append(text)
+        if in_class is not None:
+            re.compile(in_class)  # raises: the class never ends
+        return kind, tokens
 
     def _match(self, path):
         if self.kind == "exact":
@@ -5080,7 +5182,7 @@ class IgnorePattern:
             suffix = self.text[2:]
             return path.endswith(suffix) or (
                 suffix.startswith("/") and path == suffix[1:])
-        return self.regex.match(path) is not None
+        return _glob_match(self.tokens, path)
 
     def matches(self, path):
         """Tell whether ``path`` or one of its parent folders matches."""
@@ -5507,8 +5609,9 @@ def parse_port_range(text):
         ValueError: not a port or a range of ports.
     """
     first, dash, last = text.partition("-")
-    if not re.fullmatch(r"\d{1,5}", first) or (
-            dash and not re.fullmatch(r"\d{1,5}", last)):
+    # ASCII digits: \d would take any script's, which docker refuses.
+    if not re.fullmatch(r"[0-9]{1,5}", first) or (
+            dash and not re.fullmatch(r"[0-9]{1,5}", last)):
         raise ValueError(text)
     first, last = int(first), int(last) if dash else int(first)
     if first > 65535 or last > 65535 or last < first:
@@ -5590,6 +5693,15 @@ def parse_env_file(path):
             data = source.read()
     except OSError as error:
         raise ValueError(f"open {path}: {_reason(error).lower()}") from None
+    return parse_env_lines(data, path)
+
+
+def parse_env_lines(data, path):
+    """Return the variables of an env file's bytes (see parse_env_file).
+
+    Raises:
+        ValueError: bytes that are not UTF-8, or a malformed line.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -6933,7 +7045,7 @@ class DockerCli:
     def _port_bindings(ports, wanted, container):
         """Return ``host:port`` lines for one private port, as docker."""
         number, _, protocol = wanted.partition("/")
-        if not number.isdigit() or int(number) > 65535:
+        if not re.fullmatch(r"[0-9]{1,5}", number) or int(number) > 65535:
             raise DockerError(f"Error: invalid port ({number}): "
                               "not a port number")
         bindings = ports.get(f"{number}/{protocol or 'tcp'}") or []
@@ -9590,7 +9702,7 @@ def _join_host_port(binding):
 
 def natural_key(text):
     """Return a sort key that orders the numbers inside ``text`` by value."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+    return [(0, int(part), "") if part.isdecimal() else (1, 0, part)
             for part in re.split(r"(\d+)", text)]
 
 
@@ -9856,6 +9968,13 @@ def _run_main(argv, stdin, stdout, stderr):
         say(stderr, f"{escape_controls(str(error))}\n")
         return error.exit_code
     cli = DockerCli(client, stdin=stdin, stdout=stdout, stderr=stderr)
+    if flags.args and flags.args[0] != "help":
+        # Every request carries config.json's HttpHeaders, as docker's.
+        try:
+            client.headers.update(cli.config.http_headers())
+        except ConfigError as error:
+            cli.warn(str(error))
+            return error.exit_code
     if not flags.args:
         say(stdout, cli.help_text())
         return 0

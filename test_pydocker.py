@@ -3100,6 +3100,114 @@ class TestFuzz:
 
         fuzz(generate, target)
 
+    def test_ports(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_PORTS)
+        options = pydocker.ContainerOptions(pydocker.FlagSet("run", ""))
+
+        def target(text):
+            options.publish.value = [text]
+            config, host = {"ExposedPorts": {}}, {"PortBindings": {}}
+            options._add_ports(config, host)
+            for port, bindings in host["PortBindings"].items():
+                number, protocol = port.split("/")
+                assert 0 <= int(number) <= 65535
+                assert protocol in ("tcp", "udp", "sctp")
+                for binding in bindings:
+                    for part in binding["HostPort"].split("-"):
+                        assert part == "" or 0 <= int(part) <= 65535
+
+        fuzz(fuzzer.text, target)
+
+    def test_env_files(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_ENV_FILES)
+
+        def target(data):
+            # The file's bytes, as parse_env_file has read them; the
+            # ValueError it raises becomes a FlagError where it is used.
+            try:
+                lines = pydocker.parse_env_lines(data, "env")
+            except ValueError as error:
+                raise pydocker.FlagError(str(error)) from None
+            for line in lines:
+                name = line.partition("=")[0]
+                assert name and not re.search(r"\s", name), line
+
+        fuzz(fuzzer.data, target)
+
+    @pytest.mark.filterwarnings("error")
+    def test_dockerignore_patterns(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_IGNORE)
+        paths = Fuzzer(FUZZ_SEED + 1, FUZZ_PATHS)
+
+        def target(case):
+            text, path = case
+            patterns = pydocker.read_dockerignore(text)
+            matcher = pydocker.IgnoreMatcher(patterns)
+            assert matcher.excluded(path) in (True, False)
+            matcher.may_include_below(path)
+
+        # Lines cut to 80 characters: compiling a pattern costs time in
+        # its length, and length is no different kind of input here.
+        fuzz(lambda: ("\n".join(fuzzer.text()[:80] for _ in
+                                range(fuzzer.random.randint(0, 4))),
+                      pydocker.clean_path(paths.text()) or "x"), target)
+
+    def test_multiplexed_frames(self):
+        rng = random.Random(FUZZ_SEED)
+        fuzzer = Fuzzer(FUZZ_SEED, ["x"])
+
+        def payload():
+            size = rng.randint(0, 24)
+            return rng.getrandbits(8 * size).to_bytes(size, "big")
+
+        def generate():
+            data = b"".join(frame(rng.choice((0, 1, 1, 2, 2, 3)), payload())
+                            for _ in range(rng.randint(0, 5)))
+            if rng.random() < 0.5:
+                data = bytearray(fuzzer.mutate(data.decode("latin-1")),
+                                 "utf-8")
+                for _ in range(rng.randint(0, 3)):
+                    if data:
+                        data[rng.randrange(len(data))] = rng.randrange(256)
+                data = bytes(data)
+            return data, random_chunks(rng, data)
+
+        def run(chunks):
+            try:
+                return demultiplexed(chunks), None
+            except pydocker.StreamError as error:
+                return None, str(error)
+
+        def target(case):
+            data, chunks = case
+            # However the stream is cut, the same output and error come.
+            assert run(chunks) == run([data] if data else [])
+
+        fuzz(generate, target)
+
+
+FUZZ_PORTS = [
+    "80", "8080:80", "127.0.0.1:8080:80/udp", "[::1]:80:80", "127.0.0.1::80",
+    "8000-8001:80-81", "8000-8010:80", "80/sctp", "0.0.0.0:9-19:9-19",
+    "::1:80:80", "80:", ":80", "65536", "80-", "-80", "1-2/tcp", "\u0663",
+    "\u00b2:80", "fe80::1%eth0:80:80", "[]:80:80",
+]
+
+FUZZ_ENV_FILES = [
+    "A=1\n", "# comment\n\nB=two words\n", "  C=3\r\n", "HOME\n",
+    "\ufeffD=\u00e9\n", "E==\n", "=x\n", "F G=1\n", "H\t\n", "I=\x00\n",
+    "J=1\u2028K=2\n", "\n\n#\n", "L=\"quoted\"\n",
+]
+
+FUZZ_IGNORE = [
+    "*", "*.log", "!keep.log", "**/tmp", "a/**/b", "/abs", "dir/", "[a-z]*",
+    "[!x]", "[^x]", "\\*", "a\\", "?", "**", "!**/x", "# c", " sp ",
+    "[", "[]", "[a-", "x/../y", "./z", "\u00e9*", "a[\\]]b",
+]
+
+FUZZ_PATHS = ["a", "a/b", "keep.log", "x.log", "tmp/t", "a/q/b", "abs",
+              "dir/f", "\u00e9t\u00e9", "[x]", "*", "a\\b", ".dockerignore"]
+
 
 # Each kind of crash the fuzzer found, now one table row that stays fixed.
 HOSTILE_HOSTS = [
