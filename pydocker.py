@@ -2124,24 +2124,30 @@ def _conform(value):
         return
     for key, item in value.items():
         allowed = _ANSWER_FIELDS.get(key)
-        if allowed is None or item is None:
-            if item is None and allowed in _ZERO:
-                value[key] = _ZERO[allowed]
-            else:
-                _conform(item)
-            continue
-        if not isinstance(item, allowed) or (
-                isinstance(item, bool) and bool not in allowed) or (
-                isinstance(item, (int, float)) and not
-                isinstance(item, bool) and not _go_number(item)):
-            raise _ShapeError(f"{key} is {_type_word(item)}")
-        members = _LIST_ITEMS.get(key)
-        if members and isinstance(item, list):
-            for member in item:
-                if not isinstance(member, members):
-                    raise _ShapeError(f"an item of {key} is "
-                                      f"{_type_word(member)}")
+        if item is None and allowed in _ZERO:
+            value[key] = _ZERO[allowed]
+        elif allowed is not None and item is not None:
+            _check_field(key, item, allowed)
         _conform(item)
+
+
+def _check_field(key, item, allowed):
+    """Refuse a field whose value the engine's Go type could not hold.
+
+    Raises:
+        _ShapeError: naming the field and what it is.
+    """
+    if not isinstance(item, allowed) or (
+            isinstance(item, bool) and bool not in allowed) or (
+            isinstance(item, (int, float)) and not
+            isinstance(item, bool) and not _go_number(item)):
+        raise _ShapeError(f"{key} is {_type_word(item)}")
+    members = _LIST_ITEMS.get(key)
+    if members and isinstance(item, list):
+        for member in item:
+            if not isinstance(member, members):
+                raise _ShapeError(f"an item of {key} is "
+                                  f"{_type_word(member)}")
 
 
 def _go_number(number):
@@ -5061,46 +5067,70 @@ def _glob_match(tokens, path):
     backtrack exponentially on ``*a*a*a*a*b``, and docker's (Go's RE2)
     never does.
     """
-    def close(states):
-        # Each wildcard may match nothing: its state also stands for the
-        # next one.
-        done = set()
-        while states:
-            state = states.pop()
-            if state in done:
-                continue
-            done.add(state)
-            if state < len(tokens) and tokens[state] in (_STAR, _ALL,
-                                                           _FOLDERS):
-                states.append(state + 1)
-        return done
-
-    states = close([0])
+    states = _glob_close(tokens, [0])
     for char in path:
         following = []
         for state in states:
-            if state == len(tokens):
-                continue
-            token = tokens[state]
-            if token in (_ALL, _FOLDERS):
-                following.append(state)
-                if token == _FOLDERS and char == "/":
-                    following.append(state + 1)
-            elif token == _STAR:
-                if char != "/":
-                    following.append(state)
-            elif token == _ONE:
-                if char != "/":
-                    following.append(state + 1)
-            elif isinstance(token, str):
-                if token == char:
-                    following.append(state + 1)
-            elif token.fullmatch(char):
-                following.append(state + 1)
+            if state < len(tokens):
+                following += _glob_step(tokens[state], state, char)
         if not following:
             return False
-        states = close(following)
+        states = _glob_close(tokens, following)
     return len(tokens) in states
+
+
+def _glob_close(tokens, states):
+    """Return ``states`` and those reached from them by matching nothing.
+    """
+    done = set()
+    while states:
+        state = states.pop()
+        if state not in done:
+            done.add(state)
+            if state < len(tokens) and tokens[state] in (_STAR, _ALL,
+                                                         _FOLDERS):
+                states.append(state + 1)
+    return done
+
+
+def _glob_step(token, state, char):
+    """Return the states that ``token``, at ``state``, reaches on ``char``.
+    """
+    if token in (_ALL, _FOLDERS):
+        # Any run of characters; ``**/`` may end after each slash.
+        return [state, state + 1] if token == _FOLDERS and char == "/" \
+            else [state]
+    if char == "/" and token in (_STAR, _ONE):
+        return []
+    if token == _STAR:
+        return [state]
+    if token == _ONE or token == char or (
+            not isinstance(token, str) and token.fullmatch(char)):
+        return [state + 1]
+    return []
+
+
+def _read_class(matches):
+    """Return the compiled ``[...]`` class whose rest ``matches`` yields.
+
+    Inside a class only ``^`` (first), ``-`` and ``]`` mean anything: the
+    rest is literal, so Python's set syntax (``[[``, ``&&``, ``~~``) can
+    neither warn nor change the meaning.
+
+    Raises:
+        re.error: the class never ends, or has a backwards range.
+    """
+    regex = "["
+    for token in matches:
+        text = token.group()
+        if text == "]":
+            return re.compile(regex + "]", re.S)
+        if (text == "^" and regex == "[") or (
+                text == "-" and not regex.endswith("-")):
+            regex += text
+        else:
+            regex += re.escape(text[-1] if len(text) == 2 else text)
+    return re.compile(regex)  # raises: unterminated
 
 
 class IgnorePattern:
@@ -5133,23 +5163,9 @@ class IgnorePattern:
             re.error: an unterminated or malformed ``[...]`` class.
         """
         tokens, kind = [], "exact"
-        in_class = None  # the class being read, as a regex
-        for token in re.finditer(r"\*\*/?|\\.|.", pattern, re.S):
+        matches = re.finditer(r"\*\*/?|\\.|.", pattern, re.S)
+        for token in matches:
             text = token.group()
-            if in_class is not None:
-                # Inside [...] only ^ (first), - and ] mean anything: the
-                # rest is literal, so Python's set syntax ([[, &&, ~~)
-                # can neither warn nor change the meaning.
-                if text == "]":
-                    tokens.append(re.compile(in_class + "]", re.S))
-                    in_class = None
-                elif (text == "^" and in_class == "[") or (
-                        text == "-" and not in_class.endswith("-")):
-                    in_class += text
-                else:
-                    in_class += re.escape(text[-1] if len(text) == 2
-                                          else text)
-                continue
             if text.startswith("**"):
                 if token.end() == len(pattern):
                     tokens.append(_ALL)
@@ -5166,11 +5182,10 @@ class IgnorePattern:
                 tokens.append(text[1])
                 kind = "regex"
             elif text == "[":
-                in_class, kind = "[", "regex"
+                tokens.append(_read_class(matches))
+                kind = "regex"
             else:
                 tokens.append(text)
-        if in_class is not None:
-            re.compile(in_class)  # raises: the class never ends
         return kind, tokens
 
     def _match(self, path):
@@ -9967,18 +9982,24 @@ def _run_main(argv, stdin, stdout, stderr):
     except DockerError as error:
         say(stderr, f"{escape_controls(str(error))}\n")
         return error.exit_code
-    cli = DockerCli(client, stdin=stdin, stdout=stdout, stderr=stderr)
-    if flags.args and flags.args[0] != "help":
+    return _run_cli(DockerCli(client, stdin=stdin, stdout=stdout,
+                              stderr=stderr), flags.args)
+
+
+def _run_cli(cli, args):
+    """Run the command in ``args`` (none: print the help)."""
+    if not args:
+        cli.stdout.write(cli.help_text().encode())
+        cli.stdout.flush()
+        return 0
+    if args[0] != "help":
         # Every request carries config.json's HttpHeaders, as docker's.
         try:
-            client.headers.update(cli.config.http_headers())
+            cli.client.headers.update(cli.config.http_headers())
         except ConfigError as error:
             cli.warn(str(error))
             return error.exit_code
-    if not flags.args:
-        say(stdout, cli.help_text())
-        return 0
-    return cli.cmd(*flags.args)
+    return cli.cmd(*args)
 
 
 if __name__ == "__main__":

@@ -8377,7 +8377,8 @@ class TestConfigFaults:
 # =========================================================================
 
 class TestSecrets:
-    """login, pull and logout against the real engine and auth registry."""
+    """login, pull, push, build and logout against the real engine and
+    auth registry."""
 
     def test_debug_output_never_shows_a_secret(
             self, engine, tmp_path, test_image, auth_registry):
@@ -8407,15 +8408,38 @@ class TestSecrets:
         assert image_exists(engine, test_image.name_auth)
         # The header was logged, redacted.
         assert "'X-Registry-Auth': '<redacted>'" in text(runs[1].stderr)
-        runs.append(run_pydocker(env, "-D", "logout", address))
+        runs.append(run_pydocker(env, "-D", "push", test_image.name_auth))
         assert runs[2].returncode == 0, text(runs[2].stderr)
+        assert "'X-Registry-Auth': '<redacted>'" in text(runs[2].stderr)
+
+        # A build whose FROM needs the registry's credentials: they go in
+        # X-Registry-Config, every registry's at once.
+        context = tmp_path / "context"
+        context.mkdir()
+        (context / "Dockerfile").write_text(
+            f"FROM {test_image.name_auth}\nLABEL org.pydocker.secret=1\n")
+        built = "pytest/secret-build:1"
+        runs.append(run_pydocker(env, "-D", "build", "-t", built,
+                                 str(context)))
+        assert runs[3].returncode == 0, text(runs[3].stderr)
+        assert "'X-Registry-Config': '<redacted>'" in text(runs[3].stderr)
+        remove_image(engine, built)
+        # The header's value, made as build makes it.
+        registry_config = pydocker.encode_auth(pydocker.ConfigFile.load(
+            str(config_dir)).all_auths())
+        assert auth_registry.password in base64.urlsafe_b64decode(
+            registry_config).decode()
+
+        runs.append(run_pydocker(env, "-D", "logout", address))
+        assert runs[4].returncode == 0, text(runs[4].stderr)
 
         secrets = [auth_registry.password, auth, registry_auth,
-                   registry_auth.rstrip("="),
+                   registry_auth.rstrip("="), registry_config,
+                   registry_config.rstrip("="),
                    base64.b64encode(auth_registry.password.encode())
                    .decode()]
         # logout talks to no engine: it has nothing to log.
-        assert all(b"DEBUG" in run.stderr for run in runs[:2])
+        assert all(b"DEBUG" in run.stderr for run in runs[:4])
         for run in runs:
             for secret in secrets:
                 assert secret.encode() not in run.stdout
