@@ -116,6 +116,10 @@ STREAM_CHUNK = 1 << 16
 MAX_JSON_MESSAGE = 16 << 20
 # What of an error frame of a container's stream is kept.
 MAX_ERROR_FRAME = 1 << 16
+# Settings files, secrets on stdin and a credential helper's answer are
+# small: anything larger than these is refused, not held in memory.
+MAX_CONFIG_FILE = 16 << 20
+MAX_PASSWORD = 1 << 20
 # A whole (not streamed) answer larger than this is refused, not read: no
 # engine answer needs as much, and a broken one must not fill memory.
 MAX_ANSWER = 64 << 20
@@ -4549,8 +4553,7 @@ class ConfigFile:
         directory = directory or config_directory()
         config = cls(os.path.join(directory, "config.json"))
         try:
-            with open(config.path, "rb") as handle:
-                raw = handle.read()
+            raw = read_config_file(config.path)
         except FileNotFoundError:
             config._load_legacy()
             return config
@@ -4581,8 +4584,7 @@ class ConfigFile:
         """Read ``~/.dockercfg``: JSON keyed by registry, or old lines."""
         path = os.path.join(os.path.expanduser("~"), ".dockercfg")
         try:
-            with open(path, "rb") as handle:
-                text = handle.read().decode("utf-8", "replace")
+            text = read_config_file(path).decode("utf-8", "replace")
         except OSError:
             return
         try:
@@ -4871,18 +4873,53 @@ def _make_private_folder(folder):
                           f"{_reason(error)}") from None
 
 
-class _folder_lock:
-    """An exclusive ``flock`` on a folder, held around read-modify-write."""
+def read_config_file(path, limit=MAX_CONFIG_FILE):
+    """Return the bytes of a small settings file such as config.json.
 
-    def __init__(self, folder):
+    A FIFO or device is refused rather than read: opening one for
+    reading would wait for a writer that may never come.
+
+    Raises:
+        FileNotFoundError: no such file; OSError: anything else.
+    """
+    import stat
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise OSError(f"{path} is larger than {limit >> 20} MiB")
+    return raw
+
+
+class _folder_lock:
+    """An exclusive ``flock`` on a folder, held around read-modify-write.
+
+    Another process holding it for longer than ``timeout`` seconds (a
+    login stuck at its prompt, say) is an error, not a silent wait.
+    """
+
+    def __init__(self, folder, timeout=30):
         self.folder = folder
+        self.timeout = timeout
         self.fd = None
 
     def __enter__(self):
         import fcntl
         try:
             self.fd = os.open(self.folder, os.O_RDONLY)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise OSError(
+                            f"timed out after {self.timeout}s: another "
+                            "process holds the lock") from None
+                    time.sleep(0.1)
         except OSError as error:
             if self.fd is not None:
                 os.close(self.fd)
@@ -4971,8 +5008,11 @@ class CredentialHelper:
                            "Secret": secret}).encode()
         code, out = self._run("store", data)
         if code != 0:
+            line = _first_line(out)
+            if secret:
+                line = line.replace(secret, "<redacted>")
             raise ConfigError("error storing credentials with "
-                              f"{self.program}: {_first_line(out)}")
+                              f"{self.program}: {line}")
 
     def erase(self, key):
         """Ask the helper to forget ``key``; return True if it knew it."""
@@ -4995,10 +5035,25 @@ class CredentialHelper:
         except ValueError:
             raise ConfigError(f"error listing credentials with {self.program}"
                               ": its answer is not JSON") from None
-        return list(answer) if isinstance(answer, dict) else []
+        if not isinstance(answer, dict):
+            raise ConfigError(f"error listing credentials with "
+                              f"{self.program}: its answer is not a JSON "
+                              "object")
+        return list(answer)
 
 
 def _first_line(text):
+    """Return the first line of a helper's error output to show.
+
+    A helper may answer with its stored entry, secret and all: output
+    that looks like JSON is never shown.
+    """
+    if text.lstrip().startswith(("{", "[")):
+        return "its output is withheld: it may hold the secret"
+    return _plain_first_line(text)
+
+
+def _plain_first_line(text):
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[0].strip() if lines else "no output"
 
@@ -8530,7 +8585,10 @@ def read_password_stdin(stream):
     Raises:
         AuthError: nothing was given.
     """
-    data = stream.read()
+    data = stream.read(MAX_PASSWORD + 1)
+    if len(data) > MAX_PASSWORD:
+        raise AuthError("the password on stdin is longer than "
+                        f"{MAX_PASSWORD >> 20} MiB")
     text = data.decode("utf-8", "replace")
     if text.endswith("\n"):
         text = text[:-1]

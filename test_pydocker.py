@@ -4657,6 +4657,152 @@ class TestFakeDaemonFaults:
             "invalid bind address format: tcp://a\\x1b[31m:1")
 
 
+# (answer to GET /images/json, or to GET /version, and the error's words)
+MISSHAPEN_ANSWERS = [
+    ("images", {"a": 1}, "the answer is an object, not a list"),
+    ("images", [5], "a list item is a number, not an object"),
+    ("images", [{"Id": "sha256:aa", "RepoTags": ["a:b"],
+                 "RepoDigests": [5], "Created": 1, "Size": 1}],
+     "an item of RepoDigests is a number"),
+    ("images", [{"Id": "sha256:aa", "Created": 1, "Size": 10 ** 40}],
+     "Size is a number"),
+    ("ps", [{"Id": "aa", "Names": ["/x"], "Ports": [5]}],
+     "an item of Ports is a number"),
+    ("ps", [{"Id": "aa", "Names": "x"}], "Names is a string"),
+    ("version", [1], "the answer is a list, not an object"),
+    ("info", "text", "the answer is a string, not an object"),
+    ("version", json.loads("[" * 900 + "]" * 900),
+     "the answer is a list"),
+]
+
+MISSHAPEN_IDS = [
+    "images-object", "images-number-item", "repo-digest-number",
+    "size-beyond-int64", "port-number", "names-string", "version-list",
+    "info-string", "version-deep",
+]
+
+ROUTES = {"images": "/images/json", "ps": "/containers/json",
+          "version": "/version", "info": "/info"}
+
+
+class TestFakeDaemonShapes:
+    """Engine answers of the wrong JSON types: refused, as Go refuses."""
+
+    @pytest.mark.parametrize("command, answer, expected", MISSHAPEN_ANSWERS,
+                             ids=MISSHAPEN_IDS)
+    def test_misshapen_answer_is_one_clean_line(
+            self, fake_daemon, run_cli, command, answer, expected):
+        fake_daemon.on("GET", ROUTES[command], json_response(200, answer))
+        code, _, err = run_cli(command)
+        assert code == 1
+        assert expected in assert_one_clean_line(err)
+
+    def test_deeply_nested_answer_is_one_clean_line(self, fake_daemon,
+                                                    run_cli):
+        fake_daemon.on("GET", "/version", http_response(
+            200, "[" * 100000 + "]" * 100000,
+            {"Content-Type": "application/json"}))
+        code, _, err = run_cli("version")
+        assert code == 1
+        assert "nested too deeply" in assert_one_clean_line(err)
+
+    def test_null_scalar_reads_as_zero_as_in_go(self, fake_daemon,
+                                                run_cli):
+        fake_daemon.on("GET", "/containers/json", json_response(200, [{
+            "Id": "a" * 64, "Names": ["/x"], "Image": "x", "Command": "c",
+            "Created": 1, "Status": None, "Ports": [
+                {"PrivatePort": None, "Type": "tcp"}]}]))
+        code, out, err = run_cli("ps")
+        assert (code, err) == (0, b"")
+        assert "0/tcp" in out.decode()
+        assert "None" not in out.decode()
+
+
+class TestLocalFaults:
+    """Settings files, stdin and credential helpers that misbehave."""
+
+    def test_fifo_as_config_json_is_a_warning_not_a_hang(self, tmp_path):
+        os.mkfifo(tmp_path / "config.json")
+        config = pydocker.ConfigFile.load(str(tmp_path))
+        assert config.broken
+        assert "not a regular file" in config.warning
+
+    def test_held_config_folder_lock_times_out_with_a_message(
+            self, tmp_path):
+        descriptor = os.open(tmp_path, os.O_RDONLY)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            with pytest.raises(pydocker.ConfigError) as caught:
+                with pydocker._folder_lock(str(tmp_path), timeout=0.3):
+                    pass
+        finally:
+            os.close(descriptor)
+        assert "another process holds the lock" in str(caught.value)
+
+    def test_endless_password_stdin_is_refused(self, run_cli, monkeypatch):
+        monkeypatch.setattr(pydocker, "MAX_PASSWORD", 1024)
+        code, _, err = run_cli("login", "-u", "me", "--password-stdin",
+                               "x.example", stdin=b"y\n" * 4096)
+        assert code == 1
+        assert "longer than" in assert_one_clean_line(err)
+
+    @pytest.mark.parametrize("action", ["get", "store", "erase", "list"])
+    def test_helper_output_holding_the_secret_is_never_shown(
+            self, monkeypatch, action):
+        answer = '{"Username": "me", "Secret": "s3cr3t-value"}\n'
+        monkeypatch.setattr(pydocker.CredentialHelper, "_run",
+                            lambda helper, verb, data: (1, answer))
+        helper = pydocker.CredentialHelper("pytest")
+        with pytest.raises(pydocker.ConfigError) as caught:
+            if action == "store":
+                helper.store("x.example", "me", "s3cr3t-value")
+            elif action == "list":
+                helper.list()
+            else:
+                getattr(helper, action)("x.example")
+        assert "s3cr3t" not in str(caught.value)
+        assert "withheld" in str(caught.value)
+
+    def test_helper_text_echoing_the_secret_on_store_is_redacted(
+            self, monkeypatch):
+        monkeypatch.setattr(pydocker.CredentialHelper, "_run",
+                            lambda helper, verb, data: (
+                                1, "cannot keep s3cr3t-value\n"))
+        with pytest.raises(pydocker.ConfigError) as caught:
+            pydocker.CredentialHelper("pytest").store("x.example", "me",
+                                                      "s3cr3t-value")
+        assert str(caught.value).endswith("cannot keep <redacted>")
+
+    def test_helper_list_answer_not_an_object_says_so(self, monkeypatch):
+        monkeypatch.setattr(pydocker.CredentialHelper, "_run",
+                            lambda helper, verb, data: (0, '["a"]'))
+        with pytest.raises(pydocker.ConfigError) as caught:
+            pydocker.CredentialHelper("pytest").list()
+        assert "not a JSON object" in str(caught.value)
+
+    @pytest.mark.parametrize("headers, expected", [
+        ({"bad name": "x"}, '"bad name" is not a header name'),
+        ({"X-A": "a\r\nX-B: b"}, "the value of X-A has a control"),
+    ], ids=["name-with-blank", "value-with-line-break"])
+    def test_bad_http_headers_are_one_line(self, tmp_path, run_process,
+                                           headers, expected):
+        write_cli_config(tmp_path, {"HttpHeaders": headers})
+        result = run_process("-H", "unix:///nonexistent.sock", "images")
+        assert result.returncode == 1
+        assert expected in assert_one_clean_line(result.stderr)
+
+    def test_http_headers_from_config_json_are_sent(self, tmp_path,
+                                                    fake_daemon,
+                                                    run_process):
+        write_cli_config(tmp_path, {"HttpHeaders": {"X-Meta": "v1"}})
+        fake_daemon.on("GET", "/images/json", json_response(200, []))
+        result = run_process("-H", fake_daemon.host, "images")
+        assert result.returncode == 0, result.stderr
+        assert all(request.header("x-meta") == "v1"
+                   for request in fake_daemon.requests)
+        assert fake_daemon.routes() == ["/images/json"]
+
+
 # =========================================================================
 # TestFakeDaemonSecrets: -D never shows a password or X-Registry-Auth
 # =========================================================================
