@@ -114,6 +114,9 @@ HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
 STREAM_CHUNK = 1 << 16
 # A JSON message larger than this, still unfinished, means a broken stream.
 MAX_JSON_MESSAGE = 16 << 20
+# Nesting deeper than this is refused when re-indenting, as Go's
+# encoding/json refuses it.
+MAX_JSON_DEPTH = 10000
 # What of an error frame of a container's stream is kept.
 MAX_ERROR_FRAME = 1 << 16
 # Settings files, secrets on stdin and a credential helper's answer are
@@ -666,8 +669,14 @@ def tls_context(verify=True, ca=None, cert=None, key=None,
         context.verify_mode = ssl.CERT_NONE
     if cert and key and (cert_required or (os.path.isfile(cert) and
                                            os.path.isfile(key))):
+        def no_passphrase():
+            # Else OpenSSL asks for one on the terminal, and waits.
+            raise ConfigError(f"could not load X509 key pair {cert!r}, "
+                              f"{key!r}: the key is encrypted: give an "
+                              "unencrypted key")
+
         try:
-            context.load_cert_chain(cert, key)
+            context.load_cert_chain(cert, key, password=no_passphrase)
         except (OSError, ssl.SSLError) as error:
             raise ConfigError(f"could not load X509 key pair {cert!r}, "
                               f"{key!r}: {_reason(error)}") from None
@@ -2455,6 +2464,10 @@ def indent_json(raw, indent="    "):
             out.append(token)
             if following not in "}]" or not following:
                 depth += 1
+                if depth > MAX_JSON_DEPTH:
+                    # The output would grow with the square of the depth.
+                    raise StreamError("malformed JSON in the engine's "
+                                      "answer: nested too deeply")
                 out.append("\n" + indent * depth)
         elif token in "}]":
             previous = tokens[index - 1] if index else ""

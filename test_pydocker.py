@@ -4791,6 +4791,23 @@ class TestLocalFaults:
         assert result.returncode == 1
         assert expected in assert_one_clean_line(result.stderr)
 
+    def test_encrypted_tls_key_is_one_line_not_a_prompt(self, tmp_path):
+        cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-keyout", key, "-out", cert,
+             "-days", "1", "-subj", "/CN=x", "-passout", "pass:pw"],
+            check=True, capture_output=True, timeout=SUBPROCESS_TIMEOUT)
+        with pytest.raises(pydocker.ConfigError) as caught:
+            pydocker.tls_context(False, cert=cert, key=key,
+                                 cert_required=True)
+        assert "the key is encrypted" in str(caught.value)
+
+    def test_reindenting_refuses_nesting_deeper_than_go(self):
+        with pytest.raises(pydocker.StreamError) as caught:
+            pydocker.indent_json("[" * 20000 + "]" * 20000)
+        assert "nested too deeply" in str(caught.value)
+
     def test_http_headers_from_config_json_are_sent(self, tmp_path,
                                                     fake_daemon,
                                                     run_process):
