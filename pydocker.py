@@ -4978,20 +4978,43 @@ class CredentialHelper:
         self.source = source
         self.program = "docker-credential-" + name
 
+    # Seconds a helper may take (one that shows a dialog needs a while).
+    TIMEOUT = 120
+
     def _run(self, action, data):
+        """Run ``helper action`` with ``data`` on its stdin.
+
+        Returns:
+            ``(exit code, stdout text)``.
+
+        Raises:
+            ConfigError: it cannot be run, or does not finish in time
+                (then it is killed with every process it started).
+        """
         import subprocess
         try:
-            done = subprocess.run([self.program, action], input=data,
-                                  capture_output=True,
-                                  timeout=120)
+            # A session of its own, so that a timeout kills its children.
+            process = subprocess.Popen(
+                [self.program, action], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True)
         except FileNotFoundError:
             raise ConfigError(
                 f"{self.program}: executable file not found in $PATH "
                 f"(named by {self.source!r} in config.json)") from None
-        except (OSError, subprocess.SubprocessError) as error:
+        except OSError as error:
             raise ConfigError(f"cannot run {self.program}: "
                               f"{_reason(error)}") from None
-        return done.returncode, done.stdout.decode("utf-8", "replace")
+        try:
+            out, _ = process.communicate(data, timeout=self.TIMEOUT)
+        except subprocess.TimeoutExpired:
+            import signal
+            with contextlib.suppress(OSError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise ConfigError(f"{self.program} {action} did not answer in "
+                              f"{self.TIMEOUT}s: stopped") from None
+        return process.returncode, out.decode("utf-8", "replace")
 
     def get(self, key):
         """Return the credentials the helper holds for ``key`` (or {})."""

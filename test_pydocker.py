@@ -4773,6 +4773,32 @@ class TestLocalFaults:
                                                       "s3cr3t-value")
         assert str(caught.value).endswith("cannot keep <redacted>")
 
+    def test_hanging_helper_is_stopped_with_its_children(
+            self, tmp_path, monkeypatch):
+        program = tmp_path / "docker-credential-hang"
+        pid_file = tmp_path / "child.pid"
+        program.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pid_file}"
+                           "\nwait\n")
+        program.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}"
+                           f"{os.environ['PATH']}")
+        monkeypatch.setattr(pydocker.CredentialHelper, "TIMEOUT", 1)
+        with pytest.raises(pydocker.ConfigError) as caught:
+            pydocker.CredentialHelper("hang").get("x.example")
+        assert "did not answer in 1s" in str(caught.value)
+        child = int(pid_file.read_text())
+        # The child was killed too: it ends (as a zombie or reaped).
+        for _ in range(100):
+            try:
+                state = _read_proc(child, "stat").split(b")")[-1].split()[0]
+            except OSError:
+                break
+            if state in (b"Z", b"X"):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the helper's child {child} still runs")
+
     def test_helper_list_answer_not_an_object_says_so(self, monkeypatch):
         monkeypatch.setattr(pydocker.CredentialHelper, "_run",
                             lambda helper, verb, data: (0, '["a"]'))
