@@ -4344,7 +4344,8 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
                      r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
 _PATH = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
+# ASCII only, as docker's [\w] is: Python's \w takes any script's letters.
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
                      r":[0-9a-fA-F]{32,}")
 _HEX_ID = re.compile(r"[a-f0-9]{64}")
@@ -4654,8 +4655,9 @@ class ConfigFile:
         if entry is None:
             log.debug("no stored credentials for %s", key)
             return {}
-        log.debug("credentials for %s from %s", key, self.path)
-        return auth_from_entry(entry, key)
+        source = "~/.dockercfg" if self.legacy else self.path
+        log.debug("credentials for %s from %s", key, source)
+        return auth_from_entry(entry, key, source)
 
     def _stored_entry(self, key):
         """Return the ``auths`` entry for a key, matched by hostname."""
@@ -4853,8 +4855,11 @@ def _check_config(data):
             check((entry or {}).get(field), str, f"auths[{key!r}].{field}")
 
 
-def auth_from_entry(entry, key):
-    """Return credentials from a config.json ``auths`` entry."""
+def auth_from_entry(entry, key, source="config.json"):
+    """Return credentials from a config.json ``auths`` entry.
+
+    ``source`` names the file in messages.
+    """
     username = entry.get("username") or ""
     password = entry.get("password") or ""
     if entry.get("auth"):
@@ -4863,10 +4868,10 @@ def auth_from_entry(entry, key):
                                        validate=False).decode("utf-8")
         except (ValueError, UnicodeDecodeError):
             raise ConfigError(f"invalid auth entry for {key} "
-                              "in config.json") from None
+                              f"in {source}") from None
         username, colon, password = decoded.partition(":")
         if not colon:
-            raise ConfigError(f"invalid auth entry for {key} in config.json: "
+            raise ConfigError(f"invalid auth entry for {key} in {source}: "
                               "no colon between username and password")
     if entry.get("identitytoken"):
         return {"identitytoken": str(entry["identitytoken"]),

@@ -3385,6 +3385,23 @@ class TestHostileInput:
         with pytest.raises(pydocker.ConfigError):
             config.store_auth("x.example", "u", "p")
 
+    def test_legacy_dockercfg_bad_auth_names_its_file(self, tmp_path,
+                                                      home):
+        (home / ".dockercfg").write_text(json.dumps(
+            {"x.example": {"auth": "bad!!", "email": ""}}))
+        config = load_config(tmp_path / "cfg")
+        with pytest.raises(pydocker.ConfigError) as caught:
+            config.resolve_auth("x.example")
+        assert str(caught.value).endswith("in ~/.dockercfg")
+
+    @pytest.mark.parametrize("text", ["bb:t\u00e1g", "bb:\u0663",
+                                      "bb:\u00b2"],
+                             ids=["accented-tag", "arabic-digit-tag",
+                                  "superscript-tag"])
+    def test_tag_is_ascii_only(self, text):
+        with pytest.raises(pydocker.InvalidReference):
+            pydocker.parse_reference(text)
+
     def test_legacy_dockercfg_nested_too_deeply_is_ignored(self, tmp_path,
                                                            home):
         (home / ".dockercfg").write_text("[" * 5000)
