@@ -5163,30 +5163,25 @@ def _glob_match(tokens, path):
     backtrack exponentially on ``*a*a*a*a*b``, and docker's (Go's RE2)
     never does.
     """
-    states = _glob_close(tokens, [0])
+    # Each wildcard may match nothing: its state also stands for the
+    # states after it.
+    closure = [frozenset((len(tokens),))]
+    for state in range(len(tokens) - 1, -1, -1):
+        skips = tokens[state] in (_STAR, _ALL, _FOLDERS)
+        closure.append(frozenset((state,)) | (closure[-1] if skips
+                                              else frozenset()))
+    closure.reverse()
+    states = closure[0]
     for char in path:
-        following = []
+        following = set()
         for state in states:
             if state < len(tokens):
-                following += _glob_step(tokens[state], state, char)
+                for reached in _glob_step(tokens[state], state, char):
+                    following |= closure[reached]
         if not following:
             return False
-        states = _glob_close(tokens, following)
+        states = following
     return len(tokens) in states
-
-
-def _glob_close(tokens, states):
-    """Return ``states`` and those reached from them by matching nothing.
-    """
-    done = set()
-    while states:
-        state = states.pop()
-        if state not in done:
-            done.add(state)
-            if state < len(tokens) and tokens[state] in (_STAR, _ALL,
-                                                         _FOLDERS):
-                states.append(state + 1)
-    return done
 
 
 def _glob_step(token, state, char):

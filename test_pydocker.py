@@ -2806,6 +2806,29 @@ FUZZ_VALUES = [None, True, 0, -1, 7, 1e308, 10 ** 40, float("nan"), "",
                "x", "\u00e9:\u2028", [], ["a", 1], {}, {"a": {"b": []}}]
 
 
+FUZZ_PORTS = [
+    "80", "8080:80", "127.0.0.1:8080:80/udp", "[::1]:80:80", "127.0.0.1::80",
+    "8000-8001:80-81", "8000-8010:80", "80/sctp", "0.0.0.0:9-19:9-19",
+    "::1:80:80", "80:", ":80", "65536", "80-", "-80", "1-2/tcp", "\u0663",
+    "\u00b2:80", "fe80::1%eth0:80:80", "[]:80:80",
+]
+
+FUZZ_ENV_FILES = [
+    "A=1\n", "# comment\n\nB=two words\n", "  C=3\r\n", "HOME\n",
+    "\ufeffD=\u00e9\n", "E==\n", "=x\n", "F G=1\n", "H\t\n", "I=\x00\n",
+    "J=1\u2028K=2\n", "\n\n#\n", "L=\"quoted\"\n",
+]
+
+FUZZ_IGNORE = [
+    "*", "*.log", "!keep.log", "**/tmp", "a/**/b", "/abs", "dir/", "[a-z]*",
+    "[!x]", "[^x]", "\\*", "a\\", "?", "**", "!**/x", "# c", " sp ",
+    "[", "[]", "[a-", "x/../y", "./z", "\u00e9*", "a[\\]]b",
+]
+
+FUZZ_PATHS = ["a", "a/b", "keep.log", "x.log", "tmp/t", "a/q/b", "abs",
+              "dir/f", "\u00e9t\u00e9", "[x]", "*", "a\\b", ".dockerignore"]
+
+
 class FuzzHang(Exception):
     """Raised by the watchdog when one input takes far too long."""
 
@@ -3184,29 +3207,6 @@ class TestFuzz:
             assert run(chunks) == run([data] if data else [])
 
         fuzz(generate, target)
-
-
-FUZZ_PORTS = [
-    "80", "8080:80", "127.0.0.1:8080:80/udp", "[::1]:80:80", "127.0.0.1::80",
-    "8000-8001:80-81", "8000-8010:80", "80/sctp", "0.0.0.0:9-19:9-19",
-    "::1:80:80", "80:", ":80", "65536", "80-", "-80", "1-2/tcp", "\u0663",
-    "\u00b2:80", "fe80::1%eth0:80:80", "[]:80:80",
-]
-
-FUZZ_ENV_FILES = [
-    "A=1\n", "# comment\n\nB=two words\n", "  C=3\r\n", "HOME\n",
-    "\ufeffD=\u00e9\n", "E==\n", "=x\n", "F G=1\n", "H\t\n", "I=\x00\n",
-    "J=1\u2028K=2\n", "\n\n#\n", "L=\"quoted\"\n",
-]
-
-FUZZ_IGNORE = [
-    "*", "*.log", "!keep.log", "**/tmp", "a/**/b", "/abs", "dir/", "[a-z]*",
-    "[!x]", "[^x]", "\\*", "a\\", "?", "**", "!**/x", "# c", " sp ",
-    "[", "[]", "[a-", "x/../y", "./z", "\u00e9*", "a[\\]]b",
-]
-
-FUZZ_PATHS = ["a", "a/b", "keep.log", "x.log", "tmp/t", "a/q/b", "abs",
-              "dir/f", "\u00e9t\u00e9", "[x]", "*", "a\\b", ".dockerignore"]
 
 
 # Each kind of crash the fuzzer found, now one table row that stays fixed.
