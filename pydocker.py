@@ -76,6 +76,7 @@ __all__ = [
 
 import base64
 import http.client
+import io
 import json
 import os
 import re
@@ -115,6 +116,18 @@ STREAM_CHUNK = 1 << 16
 RAW_CHUNK = 1 << 20
 # A JSON message larger than this, still unfinished, means a broken stream.
 MAX_JSON_MESSAGE = 16 << 20
+# Nesting deeper than this is refused when re-indenting, as Go's
+# encoding/json refuses it.
+MAX_JSON_DEPTH = 10000
+# What of an error frame of a container's stream is kept.
+MAX_ERROR_FRAME = 1 << 16
+# Settings files, secrets on stdin and a credential helper's answer are
+# small: anything larger than these is refused, not held in memory.
+MAX_CONFIG_FILE = 16 << 20
+MAX_PASSWORD = 1 << 20
+# A whole (not streamed) answer larger than this is refused, not read: no
+# engine answer needs as much, and a broken one must not fill memory.
+MAX_ANSWER = 64 << 20
 
 # Signals passed on to an attached container without a terminal, as
 # docker's --sig-proxy does (SIGCHLD, SIGPIPE, SIGWINCH... are ours).
@@ -158,7 +171,9 @@ class _Logger:
     def _apply(self):
         import logging
         if not self._logger.handlers:
-            handler = logging.StreamHandler(sys.stderr)
+            # No stderr at all (2>&-): the records have nowhere to go.
+            handler = (logging.StreamHandler(sys.stderr) if sys.stderr
+                       else logging.NullHandler())
             handler.setFormatter(logging.Formatter(
                 "%(levelname)s: %(message)s"))
             self._logger.addHandler(handler)
@@ -295,7 +310,11 @@ class VersionError(DockerError):
 
 
 class InvalidReference(DockerError):
-    """Text that is not a valid image reference."""
+    """Text that is not a valid image reference, name or ID."""
+
+
+# What a command over several names reports for one name and goes on.
+PER_NAME_ERRORS = (APIError, StreamError, InvalidReference)
 
 
 # =========================================================================
@@ -620,7 +639,10 @@ def parse_host(addr, tls=False):
         scheme, rest = "tcp", text
     scheme = scheme.lower()
     if scheme == "unix":
-        return "unix://" + (rest or DEFAULT_UNIX_SOCKET)
+        path = rest or DEFAULT_UNIX_SOCKET
+        if len(os.fsencode(path)) >= _UNIX_PATH_MAX:
+            raise ConfigError(f'unix socket path "{path}" is too long')
+        return "unix://" + path
     if scheme == "ssh":
         _check_ssh_address(text, addr)
         return text
@@ -631,6 +653,8 @@ def parse_host(addr, tls=False):
     return "tcp://" + _parse_tcp_address(rest, addr, tls)
 
 
+# The size of sockaddr_un.sun_path on Linux, its final NUL included.
+_UNIX_PATH_MAX = 108
 # Characters a host name or address may have (unicode letters included,
 # for international names), and those an API base path may have.
 _HOST_NAME = _Pattern(r"[\w.-]*", re.UNICODE)
@@ -659,9 +683,19 @@ def _parse_tcp_address(rest, addr, tls):
         host, _, port_text = hostport.partition(":")
     if not (_HOST_NAME.fullmatch(host) or _IPV6_HOST.fullmatch(host)):
         raise ConfigError(f"invalid bind address format: {addr}")
+    if not host.startswith("["):
+        try:
+            # What the resolver will do with it: labels of 1-63 octets.
+            host.encode("idna")
+        except UnicodeError:
+            raise ConfigError(f"invalid bind address format: {addr}: "
+                              "a host name label is empty or longer "
+                              "than 63 characters") from None
     if not port_text:
         port = DEFAULT_TLS_PORT if tls and not host else DEFAULT_TCP_PORT
-    elif port_text.isdigit() and 0 < int(port_text) < 65536:
+    elif re.fullmatch(r"[0-9]{1,5}", port_text) and \
+            0 < int(port_text) < 65536:
+        # ASCII digits only: str.isdigit() also takes "²" and "٣".
         port = int(port_text)
     else:
         raise ConfigError(f"invalid bind address format: {addr}: "
@@ -726,8 +760,14 @@ def tls_context(verify=True, ca=None, cert=None, key=None,
         context.verify_mode = ssl.CERT_NONE
     if cert and key and (cert_required or (os.path.isfile(cert) and
                                            os.path.isfile(key))):
+        def no_passphrase():
+            # Else OpenSSL asks for one on the terminal, and waits.
+            raise ConfigError(f"could not load X509 key pair {cert!r}, "
+                              f"{key!r}: the key is encrypted: give an "
+                              "unencrypted key")
+
         try:
-            context.load_cert_chain(cert, key)
+            context.load_cert_chain(cert, key, password=no_passphrase)
         except (OSError, ssl.SSLError) as error:
             raise ConfigError(f"could not load X509 key pair {cert!r}, "
                               f"{key!r}: {_reason(error)}") from None
@@ -1216,7 +1256,9 @@ class Client:
         response = self._send(method, target, body, all_headers, chunked,
                               stream, raw)
         log.debug("response: %s %s", response.status, response.reason)
-        if response.status >= 400:
+        if not 200 <= response.status < 300:
+            # 1xx and 3xx too: a switched protocol or a redirect is no
+            # answer to a request that did not ask for one.
             raise self._api_error(response)
         return response
 
@@ -1248,6 +1290,10 @@ class Client:
                     f"error during connect: {self.host} did not answer in "
                     "HTTP: does it expect TLS (--tlsverify)?"
                 ) from error
+            except http.client.HTTPException as error:
+                # Headers too long or too many: not an answer to read.
+                self.close()
+                raise _read_failure(error) from None
             except OSError as error:
                 failure = self._connect_error(error, connection, sent=True)
                 self.close()
@@ -1258,15 +1304,24 @@ class Client:
 
     def _api_error(self, response):
         """Read an error answer and return the APIError to raise."""
-        raw = response.read(1 << 20)
+        try:
+            raw = response.read(1 << 20)
+        except (OSError, http.client.HTTPException):
+            raw = b""  # the status alone must do
         self._response = None
+        if response.status < 400:
+            # After a 101 the connection speaks something else, and a
+            # redirect's body is of no use: start afresh next time.
+            self.close()
         text = raw.decode("utf-8", "replace").strip()
         message = text
         try:
             decoded = json.loads(text)
             if isinstance(decoded, dict) and "message" in decoded:
-                message = str(decoded["message"])
-        except ValueError:
+                message = decoded["message"]
+                if not isinstance(message, str):
+                    message = json.dumps(message)
+        except (ValueError, RecursionError):
             pass
         if "Client sent an HTTP request to an HTTPS server" in text:
             self.close()
@@ -1326,7 +1381,7 @@ class Client:
             if error.status not in (400, 404, 405):
                 raise
             response = self.request("GET", "/_ping", versioned=False)
-        response.read()
+        read_all(response)
         self.ping_headers = {k.lower(): v for k, v in response.getheaders()}
         return True
 
@@ -1353,27 +1408,28 @@ class Client:
 
     # Small request helpers -------------------------------------------------
 
-    def _json(self, method, path, params=None, body=None, headers=None):
-        """Send a request and return its decoded JSON answer (or None)."""
+    def _json(self, method, path, params=None, body=None, headers=None,
+              shape=None):
+        """Send a request and return its decoded JSON answer (or None).
+
+        ``shape`` is what the answer must be (see ``decode_answer``).
+        """
         response = self.request(method, path, params, body, headers)
         raw = read_all(response)
         self._response = None
         if not raw.strip():
             return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            raise StreamError("malformed JSON from the engine on "
-                              f"{method} {path}") from None
+        return decode_answer(raw, f"{method} {path}", shape)
 
-    def _get(self, path, params=None):
-        return self._json("GET", path, params)
+    def _get(self, path, params=None, shape=None):
+        return self._json("GET", path, params, shape=shape)
 
-    def _post(self, path, params=None, body=None, headers=None):
-        return self._json("POST", path, params, body, headers)
+    def _post(self, path, params=None, body=None, headers=None,
+              shape=None):
+        return self._json("POST", path, params, body, headers, shape)
 
-    def _delete(self, path, params=None):
-        return self._json("DELETE", path, params)
+    def _delete(self, path, params=None, shape=None):
+        return self._json("DELETE", path, params, shape=shape)
 
     def _stream_raw(self, method, path, params=None, body=None):
         """Send a request and yield its answer's bytes in bounded chunks."""
@@ -1403,7 +1459,7 @@ class Client:
         Raises:
             ConnectError, APIError.
         """
-        return self._get("/version")
+        return self._get("/version", shape=dict)
 
     def info(self):
         """Return the engine's ``/info`` answer (``Containers``,
@@ -1412,7 +1468,7 @@ class Client:
         Raises:
             ConnectError, APIError.
         """
-        return self._get("/info")
+        return self._get("/info", shape=dict)
 
     def auth(self, auth):
         """Check credentials with the engine's ``/auth``.
@@ -1426,7 +1482,7 @@ class Client:
         address = auth.get("serveraddress")
         if address and self.is_podman():
             auth = dict(auth, serveraddress=podman_auth_address(address))
-        return self._post("/auth", body=auth) or {}
+        return self._post("/auth", body=auth, shape=dict) or {}
 
     def events(self, since=None, until=None, filters=None):
         """Yield the engine's events as they happen.
@@ -1454,7 +1510,7 @@ class Client:
 
     def disk_usage(self):
         """Return the engine's ``/system/df`` answer."""
-        return self._get("/system/df") or {}
+        return self._get("/system/df", shape=dict) or {}
 
     # Images ----------------------------------------------------------------
 
@@ -1472,8 +1528,8 @@ class Client:
         Raises:
             ConnectError, APIError.
         """
-        return self._get("/images/json", {"all": all,
-                                          "filters": encode_filters(filters)})
+        return self._get("/images/json", {
+            "all": all, "filters": encode_filters(filters)}, shape=[dict])
 
     def inspect_image(self, name):
         """Return the engine's description of an image.
@@ -1481,7 +1537,7 @@ class Client:
         Raises:
             NotFound: no such image; ConnectError, APIError.
         """
-        return self._get(f"/images/{quote(name)}/json")
+        return self._get(f"/images/{quote(name)}/json", shape=dict)
 
     def pull(self, reference, auth=None, platform=None, all_tags=False):
         """Pull an image and yield the engine's progress messages.
@@ -1527,7 +1583,8 @@ class Client:
             NotFound: no such image; APIError: in use (without force).
         """
         return self._delete(f"/images/{quote(image)}",
-                            {"force": force, "noprune": noprune}) or []
+                            {"force": force, "noprune": noprune},
+                            shape=[dict]) or []
 
     def push(self, reference, auth=None, all_tags=False):
         """Push an image and yield the engine's progress messages.
@@ -1610,13 +1667,15 @@ class Client:
 
     def history(self, image):
         """Return the layers of an image, newest first."""
-        return self._get(f"/images/{quote(image)}/history") or []
+        return self._get(f"/images/{quote(image)}/history",
+                         shape=[dict]) or []
 
     def prune_images(self, filters=None):
         """Remove unused images; return ``{ImagesDeleted, SpaceReclaimed}``.
         """
         return self._post("/images/prune",
-                          {"filters": encode_filters(filters)}) or {}
+                          {"filters": encode_filters(filters)},
+                          shape=dict) or {}
 
     def search(self, term, limit=None, filters=None, auth=None):
         """Search the registry's index (Docker Hub) for ``term``."""
@@ -1627,11 +1686,7 @@ class Client:
             headers={"X-Registry-Auth": encode_auth(auth or {})})
         raw = read_all(response)
         self._response = None
-        try:
-            return json.loads(raw or b"[]")
-        except ValueError:
-            raise StreamError("malformed JSON from the engine on GET "
-                              "/images/search") from None
+        return decode_answer(raw or b"[]", "GET /images/search", [dict])
 
     # Containers ------------------------------------------------------------
 
@@ -1653,7 +1708,7 @@ class Client:
         """
         return self._get("/containers/json", {
             "all": all, "filters": encode_filters(filters),
-            "limit": limit, "size": size})
+            "limit": limit, "size": size}, shape=[dict])
 
     def inspect_container(self, container):
         """Return the engine's description of a container.
@@ -1661,7 +1716,8 @@ class Client:
         Raises:
             NotFound: no such container; ConnectError, APIError.
         """
-        return self._get(f"/containers/{quote(container)}/json")
+        return self._get(f"/containers/{quote(container)}/json",
+                         shape=dict)
 
     def inspect_raw(self, kind, name, size=False):
         """Return the engine's JSON bytes describing an object, unparsed.
@@ -1759,7 +1815,7 @@ class Client:
             The answer: ``{"Warnings": [...]}``.
         """
         return self._post(f"/containers/{quote(container)}/update",
-                          body=resources) or {}
+                          body=resources, shape=dict) or {}
 
     def prune_containers(self, filters=None):
         """Remove stopped containers.
@@ -1768,7 +1824,8 @@ class Client:
             ``{"ContainersDeleted": [...], "SpaceReclaimed": bytes}``.
         """
         return self._post("/containers/prune",
-                          {"filters": encode_filters(filters)}) or {}
+                          {"filters": encode_filters(filters)},
+                          shape=dict) or {}
 
     def commit(self, container, repository=None, tag=None, message=None,
                author=None, changes=None, pause=True):
@@ -1791,21 +1848,22 @@ class Client:
             # The engine pauses unless told otherwise, so say 0 outright.
             "pause": "1" if pause else "0"},
             # No settings to change, but Podman 4.3 refuses an empty body.
-            body={}) or {}
+            body={}, shape=dict) or {}
 
     # Container contents -----------------------------------------------------
 
     def top(self, container, ps_args=None):
         """Return a container's processes: ``{"Titles", "Processes"}``."""
         return self._get(f"/containers/{quote(container)}/top",
-                         {"ps_args": ps_args or None})
+                         {"ps_args": ps_args or None}, shape=dict)
 
     def diff(self, container):
         """Return a container's filesystem changes: ``[{"Path", "Kind"}]``.
 
         Kind 0 is a modified path, 1 an added one, 2 a deleted one.
         """
-        return self._get(f"/containers/{quote(container)}/changes") or []
+        return self._get(f"/containers/{quote(container)}/changes",
+                         shape=[dict]) or []
 
     def stats(self, container, stream=True):
         """Yield a container's resource usage samples, one a second.
@@ -1832,7 +1890,7 @@ class Client:
         response = self.request("HEAD",
                                 f"/containers/{quote(container)}/archive",
                                 {"path": path})
-        response.read()
+        read_all(response)
         self._response = None
         return _path_stat(response)
 
@@ -1877,7 +1935,7 @@ class Client:
             self.require_version("1.41", "--platform")
         return self._post("/containers/create",
                           {"name": name or None, "platform": platform},
-                          body=config)
+                          body=config, shape=dict)
 
     def start(self, container):
         """Start a container (a running one is left as it is)."""
@@ -1971,7 +2029,7 @@ class Client:
         if config.get("WorkingDir"):
             self.require_version("1.35", "exec --workdir")
         return self._post(f"/containers/{quote(container)}/exec",
-                          body=config)
+                          body=config, shape=dict)
 
     def exec_start(self, exec_id, detach=False, tty=False):
         """Start an exec; return its ``Hijacked`` stream, or None if
@@ -1985,7 +2043,7 @@ class Client:
 
     def exec_inspect(self, exec_id):
         """Return the engine's description of an exec (``ExitCode``...)."""
-        return self._get(f"/exec/{quote(exec_id)}/json")
+        return self._get(f"/exec/{quote(exec_id)}/json", shape=dict)
 
     def exec_resize(self, exec_id, height, width):
         """Set the size of an exec's terminal."""
@@ -2038,7 +2096,7 @@ class Client:
             connection.close()
             raise _read_failure(error) from None
         log.debug("response: %s %s", response.status, response.reason)
-        if response.status >= 400:
+        if response.status != 101 and not 200 <= response.status < 300:
             try:
                 raise self._api_error(response)
             finally:
@@ -2078,22 +2136,45 @@ def raw_chunks(response):
         yield chunk
 
 
+# C0 and C1 control characters, DEL included, except the tab.
+_CONTROLS = _Pattern("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def escape_controls(text):
+    """Return ``text`` with control characters written as escapes.
+
+    ``\\n`` and ``\\r`` for line ends, ``\\x1b`` and so on for the rest:
+    the text then prints as one line that cannot move the cursor.
+    """
+    return _CONTROLS.sub(lambda match: _CONTROL_ESCAPES.get(
+        match.group(), f"\\x{ord(match.group()):02x}"), text)
+
+
 def _one_line(text, limit=300):
     """Fold whitespace so that ``text`` prints as one line, cut short."""
     folded = " ".join(text.split())
     return folded if len(folded) <= limit else folded[:limit - 3] + "..."
 
 
-def read_all(response):
-    """Read a whole (non-streamed) answer.
+def read_all(response, limit=None):
+    """Read a whole (non-streamed) answer of at most ``limit`` bytes
+    (default MAX_ANSWER).
 
     Raises:
-        StreamError: the connection failed before the answer's end.
+        StreamError: the connection failed before the answer's end, or
+            the answer is longer than ``limit``.
     """
+    limit = MAX_ANSWER if limit is None else limit
     try:
-        return response.read()
+        raw = response.read(limit + 1)
     except (OSError, http.client.HTTPException) as error:
         raise _read_failure(error) from None
+    if len(raw) > limit:
+        response.close()
+        raise StreamError("the engine's answer is larger than "
+                          f"{limit >> 20} MiB: not read")
+    return raw
 
 
 def _read_failure(error):
@@ -2101,14 +2182,179 @@ def _read_failure(error):
     if isinstance(error, http.client.IncompleteRead):
         return StreamError("the engine's answer ended in the middle of a "
                            "message: connection lost")
+    if isinstance(error, http.client.LineTooLong):
+        return StreamError("malformed HTTP in the engine's answer: a "
+                           "header or chunk line too long")
     if isinstance(error, http.client.HTTPException):
-        return StreamError("malformed HTTP in the engine's answer")
+        detail = "too many headers" if "headers" in str(error) else ""
+        return StreamError("malformed HTTP in the engine's answer"
+                           + (f": {detail}" if detail else ""))
     reason = _reason(error) or "connection lost"
     return StreamError(f"error reading the engine's answer: {reason}")
 
 
+# The Go types of the answer fields pydocker reads, as the engine's
+# structs declare them: a value of another type is refused, as Go's
+# json.Unmarshal refuses it, and null reads as the type's zero value for
+# scalars (a null list or map stays null: templates show it as such).
+# A key with several types names fields of different structs.
+_INT = (int,)
+_TEXT = (str,)
+_FLAG = (bool,)
+_ANSWER_FIELDS = {
+    **dict.fromkeys((
+        "Id", "ID", "Name", "Image", "ImageID", "Command", "Status",
+        "Untagged", "Deleted", "Version", "ApiVersion", "MinAPIVersion",
+        "GitCommit", "GoVersion", "Os", "Arch", "KernelVersion", "BuildTime",
+        "OSType", "Architecture", "ServerVersion", "Driver",
+        "OperatingSystem", "CgroupDriver", "CgroupVersion", "DockerRootDir",
+        "LoggingDriver", "DefaultRuntime", "HostIp", "HostPort", "IP",
+        "Type", "CreatedBy", "Comment", "Source", "Destination", "Mode",
+        "Path", "Action", "ParentId", "Warning", "Error"), _TEXT),
+    **dict.fromkeys((
+        "Size", "SharedSize", "VirtualSize", "PrivatePort", "PublicPort",
+        "SizeRw", "SizeRootFs", "ExitCode", "StatusCode", "RefCount",
+        "NCPU", "MemTotal", "SpaceReclaimed", "LayersSize", "UsageCount",
+        "ContainersRunning", "ContainersPaused", "ContainersStopped",
+        "Pid", "Kind"), _INT),
+    **dict.fromkeys((
+        "Running", "Paused", "Restarting", "Tty", "OpenStdin",
+        "AttachStdin", "Debug", "LiveRestoreEnabled", "InUse", "Shared",
+        "Experimental"), _FLAG + _TEXT),
+    **dict.fromkeys((
+        "HostConfig", "Config", "NetworkSettings", "RestartPolicy",
+        "RegistryConfig", "Networks", "Details", "Plugins", "UsageData",
+        "IndexConfigs"), (dict,)),
+    **dict.fromkeys((
+        "RepoTags", "RepoDigests", "Names", "Warnings", "Env", "Tags",
+        "Titles", "Processes", "Images", "Volumes", "Components",
+        "ImagesDeleted", "ContainersDeleted", "Mounts", "BuildCache",
+        "SecurityOptions"), (list, dict, int)),
+    "Ports": (list, dict),
+    "Labels": (dict, list),
+    "Platform": (dict, str),
+    "State": (str, dict),
+    "Created": (int, float, str),
+    "Containers": (int, list, dict),
+}
+# What a list of each kind may hold.
+_LIST_ITEMS = {
+    "RepoTags": _TEXT, "RepoDigests": _TEXT, "Names": _TEXT,
+    "Warnings": _TEXT, "Env": _TEXT, "Tags": _TEXT, "Titles": _TEXT,
+    "Processes": (list,), "Ports": (dict,), "Mounts": (dict,),
+    "Components": (dict,), "ImagesDeleted": (dict,),
+    "ContainersDeleted": _TEXT, "SecurityOptions": _TEXT,
+    "Images": (dict,), "Volumes": (dict,), "BuildCache": (dict,),
+    "Containers": (dict,), "Labels": _TEXT,
+}
+_ZERO = {_TEXT: "", _INT: 0, _FLAG + _TEXT: False}
+_TYPE_WORDS = {dict: "an object", list: "a list", str: "a string",
+               int: "a number", float: "a number", bool: "a boolean",
+               type(None): "null"}
+
+
+def decode_answer(raw, where, shape=None):
+    """Decode an engine's JSON answer and check it has the Go types the
+    engine's structs give it.
+
+    Args:
+        raw: the answer's bytes.
+        where: the request, for messages (``GET /version``).
+        shape: what the whole answer must be: ``dict`` (an object),
+            ``[dict]`` (a list of objects), or None (anything).
+
+    Raises:
+        StreamError: not JSON, nested too deeply, or of another shape.
+    """
+    try:
+        value = json.loads(raw)
+        kind = list if isinstance(shape, list) else shape
+        if kind is not None and not isinstance(value, kind):
+            raise _ShapeError(f"the answer is {_type_word(value)}, not "
+                              f"{_TYPE_WORDS[kind]}")
+        items = value if isinstance(shape, list) else [value]
+        for item in items:
+            if shape == [dict] and not isinstance(item, dict):
+                raise _ShapeError(f"a list item is {_type_word(item)}, "
+                                  "not an object")
+            _conform(item)
+    except _ShapeError as error:
+        raise StreamError(f"unexpected answer from the engine on {where}: "
+                          f"{error}") from None
+    except RecursionError:
+        raise StreamError(f"malformed JSON from the engine on {where}: "
+                          "nested too deeply") from None
+    except ValueError:
+        raise StreamError(f"malformed JSON from the engine on {where}"
+                          ) from None
+    return value
+
+
+class _ShapeError(Exception):
+    """An engine answer with a field of the wrong type (internal)."""
+
+
+def _type_word(value):
+    return _TYPE_WORDS.get(type(value), type(value).__name__)
+
+
+def _conform(value):
+    """Check the known fields of every object inside ``value`` in place.
+
+    Raises:
+        _ShapeError: a field of another type than the engine's Go type.
+    """
+    if isinstance(value, list):
+        for item in value:
+            _conform(item)
+        return
+    if not isinstance(value, dict):
+        return
+    for key, item in value.items():
+        allowed = _ANSWER_FIELDS.get(key)
+        if item is None and allowed in _ZERO:
+            value[key] = _ZERO[allowed]
+        elif allowed is not None and item is not None:
+            _check_field(key, item, allowed)
+        _conform(item)
+
+
+def _check_field(key, item, allowed):
+    """Refuse a field whose value the engine's Go type could not hold.
+
+    Raises:
+        _ShapeError: naming the field and what it is.
+    """
+    if not isinstance(item, allowed) or (
+            isinstance(item, bool) and bool not in allowed) or (
+            isinstance(item, (int, float)) and not
+            isinstance(item, bool) and not _go_number(item)):
+        raise _ShapeError(f"{key} is {_type_word(item)}")
+    members = _LIST_ITEMS.get(key)
+    if members and isinstance(item, list):
+        for member in item:
+            if not isinstance(member, members):
+                raise _ShapeError(f"an item of {key} is "
+                                  f"{_type_word(member)}")
+
+
+def _go_number(number):
+    """Tell whether a JSON number fits the engine's int64 and float64."""
+    return number == number and abs(number) < (1 << 63)
+
+
 def quote(name):
-    """Quote a name or ID for use inside an API path."""
+    """Quote a name or ID for use inside an API path.
+
+    Raises:
+        InvalidReference: an empty name, ``.`` or ``..``: in a path
+            they would name another endpoint, which the engine answers
+            with a redirect.
+    """
+    if not name:
+        raise InvalidReference("invalid name or ID: value is empty")
+    if name in (".", ".."):
+        raise InvalidReference(f"invalid name or ID: {go_quote(name)}")
     return urllib.parse.quote(name, safe="")
 
 
@@ -2407,6 +2653,10 @@ def indent_json(raw, indent="    "):
             out.append(token)
             if following not in "}]" or not following:
                 depth += 1
+                if depth > MAX_JSON_DEPTH:
+                    # The output would grow with the square of the depth.
+                    raise StreamError("malformed JSON in the engine's "
+                                      "answer: nested too deeply")
                 out.append("\n" + indent * depth)
         elif token in "}]":
             previous = tokens[index - 1] if index else ""
@@ -3774,6 +4024,10 @@ class ProgressRenderer:
     """
 
     REDRAW_INTERVAL = 0.05
+    # Layer lines and aux values kept at most: an engine that sends new
+    # ids without end must not grow memory without end.
+    MAX_LINES = 10000
+    MAX_AUX = 100
 
     def __init__(self, out, terminal=False, width=None):
         self.out = out
@@ -3808,7 +4062,7 @@ class ProgressRenderer:
             raise StreamError(error if isinstance(error, str)
                               else json.dumps(error))
         if "aux" in message:
-            self.aux.append(message["aux"])
+            self.aux = self.aux[-(self.MAX_AUX - 1):] + [message["aux"]]
             return
         ident = _field(message, "id")
         layer_line = "progressDetail" in message or message.get("progress")
@@ -3832,6 +4086,8 @@ class ProgressRenderer:
         diff = 0
         if ident and layer_line:
             line = self.lines.get(ident)
+            if line is None and len(self.lines) >= self.MAX_LINES:
+                self.lines = {}  # start below: the old lines are off screen
             if line is None:
                 line = self.lines[ident] = len(self.lines)
                 if self.terminal:
@@ -3908,15 +4164,25 @@ def _moves_bar(detail):
         or _progress_number(detail, "total") > 0)
 
 
+# What engine text may not bring to the terminal: every control
+# character but the line ends and tabs of build output.
+_STREAM_CONTROLS = _Pattern("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _field(message, name):
     """Return a message field as text, ``""`` when absent or null.
 
     The engine sends strings; anything else is shown, never trusted.
+    Control characters are dropped (a ``stream`` keeps its line ends):
+    only the renderer's own escapes move the cursor.
     """
     value = message.get(name)
     if value is None or value == "":
         return ""
-    return value if isinstance(value, str) else json.dumps(value)
+    text = value if isinstance(value, str) else json.dumps(value)
+    if name == "stream":
+        return _STREAM_CONTROLS.sub("", text)
+    return _CONTROLS.sub("", text)
 
 
 def _progress_number(detail, name):
@@ -4053,14 +4319,15 @@ class PendingAnswer:
     def _read(self):
         try:
             response = self.connection.getresponse()
-            if response.status >= 400:
+            if not 200 <= response.status < 300:
                 self._error = self._api_error(response)
                 return
             self._answered.set()
-            raw = response.read()
-            self._value = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            self._error = StreamError("malformed JSON from the engine")
+            raw = read_all(response)
+            self._value = (decode_answer(raw, "wait", dict)
+                           if raw.strip() else {})
+        except StreamError as error:
+            self._error = error
         except (OSError, http.client.HTTPException) as error:
             self._error = _read_failure(error)
         finally:
@@ -4169,7 +4436,9 @@ class _Frames:
 
     def _add(self, pieces, piece):
         if self.stream == 3:
-            self.error += piece
+            # An error is one line of text: keep no more of it than that
+            # could be, however long the frame says it is.
+            self.error = (self.error + piece)[:MAX_ERROR_FRAME]
         elif pieces and pieces[-1][0] == self.stream:
             pieces[-1][1].append(piece)
         else:
@@ -4356,7 +4625,8 @@ _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = _Pattern(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
                   r"|\[[a-fA-F0-9:]+\])(?::[0-9]+)?")
 _PATH = _Pattern(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_TAG = _Pattern(r"[\w][\w.-]{0,127}")
+# ASCII only, as docker's [\w] is: Python's \w takes any script's letters.
+_TAG = _Pattern(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _DIGEST = _Pattern(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*"
                   r":[0-9a-fA-F]{32,}")
 _HEX_ID = _Pattern(r"[a-f0-9]{64}")
@@ -4562,6 +4832,11 @@ def config_directory(environ=None):
         os.path.expanduser("~"), ".docker")
 
 
+# RFC 9110's token, and a field value without line breaks or NUL.
+_HEADER_NAME = _Pattern(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_HEADER_VALUE = _Pattern(r"[^\x00-\x08\x0a-\x1f\x7f]*")
+
+
 class ConfigFile:
     """The client's ``config.json``: credentials, helpers and settings.
 
@@ -4591,8 +4866,7 @@ class ConfigFile:
         directory = directory or config_directory()
         config = cls(os.path.join(directory, "config.json"))
         try:
-            with open(config.path, "rb") as handle:
-                raw = handle.read()
+            raw = read_config_file(config.path)
         except FileNotFoundError:
             config._load_legacy()
             return config
@@ -4623,8 +4897,7 @@ class ConfigFile:
         """Read ``~/.dockercfg``: JSON keyed by registry, or old lines."""
         path = os.path.join(os.path.expanduser("~"), ".dockercfg")
         try:
-            with open(path, "rb") as handle:
-                text = handle.read().decode("utf-8", "replace")
+            text = read_config_file(path).decode("utf-8", "replace")
         except OSError:
             return
         try:
@@ -4681,8 +4954,9 @@ class ConfigFile:
         if entry is None:
             log.debug("no stored credentials for %s", key)
             return {}
-        log.debug("credentials for %s from %s", key, self.path)
-        return auth_from_entry(entry, key)
+        source = "~/.dockercfg" if self.legacy else self.path
+        log.debug("credentials for %s from %s", key, source)
+        return auth_from_entry(entry, key, source)
 
     def _stored_entry(self, key):
         """Return the ``auths`` entry for a key, matched by hostname."""
@@ -4714,8 +4988,20 @@ class ConfigFile:
         return self.data.get("detachKeys") or None
 
     def http_headers(self):
-        """Return the extra headers from ``HttpHeaders``."""
+        """Return the extra headers from ``HttpHeaders``.
+
+        Raises:
+            ConfigError: a name or value that cannot go into a request.
+        """
         headers = self.data.get("HttpHeaders") or {}
+        for name, value in headers.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ConfigError(f"invalid HttpHeaders in {self.path}: "
+                                  f"{go_quote(name)} is not a header name")
+            if not _HEADER_VALUE.fullmatch(str(value)):
+                raise ConfigError(f"invalid HttpHeaders in {self.path}: "
+                                  f"the value of {name} has a control "
+                                  "character")
         return {str(k): str(v) for k, v in headers.items()}
 
     # Writing credentials ---------------------------------------------------
@@ -4868,8 +5154,11 @@ def _check_config(data):
             check((entry or {}).get(field), str, f"auths[{key!r}].{field}")
 
 
-def auth_from_entry(entry, key):
-    """Return credentials from a config.json ``auths`` entry."""
+def auth_from_entry(entry, key, source="config.json"):
+    """Return credentials from a config.json ``auths`` entry.
+
+    ``source`` names the file in messages.
+    """
     username = entry.get("username") or ""
     password = entry.get("password") or ""
     if entry.get("auth"):
@@ -4878,10 +5167,10 @@ def auth_from_entry(entry, key):
                                        validate=False).decode("utf-8")
         except (ValueError, UnicodeDecodeError):
             raise ConfigError(f"invalid auth entry for {key} "
-                              "in config.json") from None
+                              f"in {source}") from None
         username, colon, password = decoded.partition(":")
         if not colon:
-            raise ConfigError(f"invalid auth entry for {key} in config.json: "
+            raise ConfigError(f"invalid auth entry for {key} in {source}: "
                               "no colon between username and password")
     if entry.get("identitytoken"):
         return {"identitytoken": str(entry["identitytoken"]),
@@ -4901,18 +5190,53 @@ def _make_private_folder(folder):
                           f"{_reason(error)}") from None
 
 
-class _folder_lock:
-    """An exclusive ``flock`` on a folder, held around read-modify-write."""
+def read_config_file(path, limit=MAX_CONFIG_FILE):
+    """Return the bytes of a small settings file such as config.json.
 
-    def __init__(self, folder):
+    A FIFO or device is refused rather than read: opening one for
+    reading would wait for a writer that may never come.
+
+    Raises:
+        FileNotFoundError: no such file; OSError: anything else.
+    """
+    import stat
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise OSError(f"{path} is larger than {limit >> 20} MiB")
+    return raw
+
+
+class _folder_lock:
+    """An exclusive ``flock`` on a folder, held around read-modify-write.
+
+    Another process holding it for longer than ``timeout`` seconds (a
+    login stuck at its prompt, say) is an error, not a silent wait.
+    """
+
+    def __init__(self, folder, timeout=30):
         self.folder = folder
+        self.timeout = timeout
         self.fd = None
 
     def __enter__(self):
         import fcntl
         try:
             self.fd = os.open(self.folder, os.O_RDONLY)
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            deadline = time.monotonic() + self.timeout
+            while True:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise OSError(
+                            f"timed out after {self.timeout}s: another "
+                            "process holds the lock") from None
+                    time.sleep(0.1)
         except OSError as error:
             if self.fd is not None:
                 os.close(self.fd)
@@ -4958,20 +5282,45 @@ class CredentialHelper:
         self.source = source
         self.program = "docker-credential-" + name
 
+    # Seconds a helper may take (one that shows a dialog needs a while).
+    TIMEOUT = 120
+
     def _run(self, action, data):
+        """Run ``helper action`` with ``data`` on its stdin.
+
+        Returns:
+            ``(exit code, stdout text)``.
+
+        Raises:
+            ConfigError: it cannot be run, or does not finish in time
+                (then it is killed with every process it started).
+        """
         import subprocess
         try:
-            done = subprocess.run([self.program, action], input=data,
-                                  capture_output=True,
-                                  timeout=120)
+            # A session of its own, so that a timeout kills its children.
+            process = subprocess.Popen(
+                [self.program, action], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                start_new_session=True)
         except FileNotFoundError:
             raise ConfigError(
                 f"{self.program}: executable file not found in $PATH "
                 f"(named by {self.source!r} in config.json)") from None
-        except (OSError, subprocess.SubprocessError) as error:
+        except OSError as error:
             raise ConfigError(f"cannot run {self.program}: "
                               f"{_reason(error)}") from None
-        return done.returncode, done.stdout.decode("utf-8", "replace")
+        try:
+            out, _ = process.communicate(data, timeout=self.TIMEOUT)
+        except subprocess.TimeoutExpired:
+            import signal
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except OSError:
+                pass  # it ended by itself meanwhile
+            process.communicate()
+            raise ConfigError(f"{self.program} {action} did not answer in "
+                              f"{self.TIMEOUT}s: stopped") from None
+        return process.returncode, out.decode("utf-8", "replace")
 
     def get(self, key):
         """Return the credentials the helper holds for ``key`` (or {})."""
@@ -5001,8 +5350,11 @@ class CredentialHelper:
                            "Secret": secret}).encode()
         code, out = self._run("store", data)
         if code != 0:
+            line = _first_line(out)
+            if secret:
+                line = line.replace(secret, "<redacted>")
             raise ConfigError("error storing credentials with "
-                              f"{self.program}: {_first_line(out)}")
+                              f"{self.program}: {line}")
 
     def erase(self, key):
         """Ask the helper to forget ``key``; return True if it knew it."""
@@ -5025,10 +5377,25 @@ class CredentialHelper:
         except ValueError:
             raise ConfigError(f"error listing credentials with {self.program}"
                               ": its answer is not JSON") from None
-        return list(answer) if isinstance(answer, dict) else []
+        if not isinstance(answer, dict):
+            raise ConfigError(f"error listing credentials with "
+                              f"{self.program}: its answer is not a JSON "
+                              "object")
+        return list(answer)
 
 
 def _first_line(text):
+    """Return the first line of a helper's error output to show.
+
+    A helper may answer with its stored entry, secret and all: output
+    that looks like JSON is never shown.
+    """
+    if text.lstrip().startswith(("{", "[")):
+        return "its output is withheld: it may hold the secret"
+    return _plain_first_line(text)
+
+
+def _plain_first_line(text):
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[0].strip() if lines else "no output"
 
@@ -5081,6 +5448,83 @@ def clean_path(path):
     return ("/" + cleaned) if rooted else (cleaned or ".")
 
 
+# The wildcard tokens: ``*``, ``?``, ``**`` at a pattern's end and
+# ``**/`` elsewhere (literal characters are one-character strings).
+_STAR = ("*",)
+_ONE = ("?",)
+_ALL = ("**",)
+_FOLDERS = ("**/",)
+
+
+def _glob_match(tokens, path):
+    """Tell whether ``path`` matches a pattern's tokens, all of it.
+
+    The tokens run as a set of states over the path's characters, in
+    time proportional to their product: a regular expression would
+    backtrack exponentially on ``*a*a*a*a*b``, and docker's (Go's RE2)
+    never does.
+    """
+    # Each wildcard may match nothing: its state also stands for the
+    # states after it.
+    closure = [frozenset((len(tokens),))]
+    for state in range(len(tokens) - 1, -1, -1):
+        skips = tokens[state] in (_STAR, _ALL, _FOLDERS)
+        closure.append(frozenset((state,)) | (closure[-1] if skips
+                                              else frozenset()))
+    closure.reverse()
+    states = closure[0]
+    for char in path:
+        following = set()
+        for state in states:
+            if state < len(tokens):
+                for reached in _glob_step(tokens[state], state, char):
+                    following |= closure[reached]
+        if not following:
+            return False
+        states = following
+    return len(tokens) in states
+
+
+def _glob_step(token, state, char):
+    """Return the states that ``token``, at ``state``, reaches on ``char``.
+    """
+    if token in (_ALL, _FOLDERS):
+        # Any run of characters; ``**/`` may end after each slash.
+        return [state, state + 1] if token == _FOLDERS and char == "/" \
+            else [state]
+    if char == "/" and token in (_STAR, _ONE):
+        return []
+    if token == _STAR:
+        return [state]
+    if token == _ONE or token == char or (
+            not isinstance(token, str) and token.fullmatch(char)):
+        return [state + 1]
+    return []
+
+
+def _read_class(matches):
+    """Return the compiled ``[...]`` class whose rest ``matches`` yields.
+
+    Inside a class only ``^`` (first), ``-`` and ``]`` mean anything: the
+    rest is literal, so Python's set syntax (``[[``, ``&&``, ``~~``) can
+    neither warn nor change the meaning.
+
+    Raises:
+        re.error: the class never ends, or has a backwards range.
+    """
+    regex = "["
+    for token in matches:
+        text = token.group()
+        if text == "]":
+            return re.compile(regex + "]", re.S)
+        if (text == "^" and regex == "[") or (
+                text == "-" and not regex.endswith("-")):
+            regex += text
+        else:
+            regex += re.escape(text[-1] if len(text) == 2 else text)
+    return re.compile(regex)  # raises: unterminated
+
+
 class IgnorePattern:
     """One ``.dockerignore`` pattern, compiled as docker compiles it.
 
@@ -5096,37 +5540,45 @@ class IgnorePattern:
         if not text:
             raise ConfigError('illegal exclusion pattern: "!"')
         self.text = clean_path(text)
-        self.kind, regex = self._translate(self.text)
-        self.regex = re.compile(regex) if self.kind == "regex" else None
+        self.kind, self.tokens = self._translate(self.text)
 
     @staticmethod
     def _translate(pattern):
-        """Return the pattern's kind and, for ``regex``, its expression.
+        """Return the pattern's kind and, for ``regex``, its tokens.
 
         As in docker, a pattern without wildcards is compared whole, one
         ending in ``**`` by prefix and one starting with ``**`` by suffix.
+        Tokens: a character, ``_ONE``, ``_STAR``, ``_ALL``, ``_FOLDERS``
+        or a compiled one-character class.
+
+        Raises:
+            re.error: an unterminated or malformed ``[...]`` class.
         """
-        regex, kind = "^", "exact"
-        for token in re.finditer(r"\*\*/?|\\.|.", pattern, re.S):
+        tokens, kind = [], "exact"
+        matches = re.finditer(r"\*\*/?|\\.|.", pattern, re.S)
+        for token in matches:
             text = token.group()
             if text.startswith("**"):
                 if token.end() == len(pattern):
-                    regex += ".*"
+                    tokens.append(_ALL)
                     kind = "prefix" if kind == "exact" else "regex"
                 else:
-                    regex, kind = regex + "(.*/)?", "regex"
+                    tokens.append(_FOLDERS)
+                    kind = "regex"
                 if token.start() == 0:
                     kind = "suffix"
             elif text in ("*", "?"):
-                regex += "[^/]*" if text == "*" else "[^/]"
+                tokens.append(_STAR if text == "*" else _ONE)
                 kind = "regex"
             elif len(text) == 2:  # a backslash escaping the next character
-                regex, kind = regex + re.escape(text[1]), "regex"
-            elif text in "[]":
-                regex, kind = regex + text, "regex"
+                tokens.append(text[1])
+                kind = "regex"
+            elif text == "[":
+                tokens.append(_read_class(matches))
+                kind = "regex"
             else:
-                regex += "\\" + text if text in ".+()|{}$\\" else text
-        return kind, regex + "$"
+                tokens.append(text)
+        return kind, tokens
 
     def _match(self, path):
         if self.kind == "exact":
@@ -5137,7 +5589,7 @@ class IgnorePattern:
             suffix = self.text[2:]
             return path.endswith(suffix) or (
                 suffix.startswith("/") and path == suffix[1:])
-        return self.regex.match(path) is not None
+        return _glob_match(self.tokens, path)
 
     def matches(self, path):
         """Tell whether ``path`` or one of its parent folders matches."""
@@ -5583,8 +6035,9 @@ def parse_port_range(text):
         ValueError: not a port or a range of ports.
     """
     first, dash, last = text.partition("-")
-    if not re.fullmatch(r"\d{1,5}", first) or (
-            dash and not re.fullmatch(r"\d{1,5}", last)):
+    # ASCII digits: \d would take any script's, which docker refuses.
+    if not re.fullmatch(r"[0-9]{1,5}", first) or (
+            dash and not re.fullmatch(r"[0-9]{1,5}", last)):
         raise ValueError(text)
     first, last = int(first), int(last) if dash else int(first)
     if first > 65535 or last > 65535 or last < first:
@@ -5666,6 +6119,15 @@ def parse_env_file(path):
             data = source.read()
     except OSError as error:
         raise ValueError(f"open {path}: {_reason(error).lower()}") from None
+    return parse_env_lines(data, path)
+
+
+def parse_env_lines(data, path):
+    """Return the variables of an env file's bytes (see parse_env_file).
+
+    Raises:
+        ValueError: bytes that are not UTF-8, or a malformed line.
+    """
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -6434,9 +6896,10 @@ class DockerCli:
     def __init__(self, client=None, stdin=None, stdout=None, stderr=None,
                  config=None, prog="pydocker"):
         self._client = client
-        self.stdin = stdin if stdin is not None else sys.stdin.buffer
-        self.stdout = stdout if stdout is not None else sys.stdout.buffer
-        self.stderr = stderr if stderr is not None else sys.stderr.buffer
+        default_in, default_out, default_err = process_streams()
+        self.stdin = stdin if stdin is not None else default_in
+        self.stdout = stdout if stdout is not None else default_out
+        self.stderr = stderr if stderr is not None else default_err
         self._config = config
         self.prog = prog
         self.stdin_tty = _isatty(self.stdin)
@@ -6467,8 +6930,13 @@ class DockerCli:
         self.stdout.flush()
 
     def warn(self, text):
-        """Write one line to stderr."""
-        self.stderr.write((text + "\n").encode("utf-8", "replace"))
+        """Write one line to stderr, its control characters escaped.
+
+        Errors echo text from the engine and the user: a newline in it
+        must not start a second line, nor an escape drive the terminal.
+        """
+        line = escape_controls(str(text)) + "\n"
+        self.stderr.write(line.encode("utf-8", "replace"))
         self.stderr.flush()
 
     def write_formatted(self, text, items, context=None, table=None,
@@ -6493,6 +6961,17 @@ class DockerCli:
         helps); nothing is raised.
         """
         try:
+            return self._report_errors(name, args)
+        except BrokenPipeError:
+            # Raised by a write in an error handler too, hence out here.
+            return _quiet_broken_pipe()
+        finally:
+            if self._client is not None and name != "help":
+                self._client.close()
+
+    def _report_errors(self, name, args):
+        """Run one command, printing any error it raises as ``cmd`` says."""
+        try:
             return self._run_command(name, args)
         except HelpRequested as request:
             self.stdout.write(request.usage.encode("utf-8", "replace"))
@@ -6512,14 +6991,11 @@ class DockerCli:
                 self._client.close()
             return 130
         except BrokenPipeError:
-            return _quiet_broken_pipe()
+            raise
         except Exception as error:  # noqa: BLE001 - no traceback for users
             log.debug("unexpected error", exc_info=True)
             self.warn(f"error: {type(error).__name__}: {error}")
             return 1
-        finally:
-            if self._client is not None and name != "help":
-                self._client.close()
 
     def _run_command(self, name, args):
         """Run one command, or print the global help if it is unknown."""
@@ -6607,6 +7083,8 @@ class DockerCli:
 
     def cmd_help(self, *args):
         """Show the help, or a command's usage."""
+        flags = self.flags("help", "[command]", "Help about the command")
+        args = self.parse(flags, args)
         if args:
             return self.cmd(args[0], "--help")
         self.stdout.write(self.help_text().encode())
@@ -6912,7 +7390,7 @@ class DockerCli:
         for name in names:
             try:
                 action(name)
-            except (APIError, StreamError, VersionError) as error:
+            except PER_NAME_ERRORS + (VersionError,) as error:
                 self.warn(str(error))
                 failed = True
                 continue
@@ -7012,7 +7490,7 @@ class DockerCli:
     def _port_bindings(ports, wanted, container):
         """Return ``host:port`` lines for one private port, as docker."""
         number, _, protocol = wanted.partition("/")
-        if not number.isdigit() or int(number) > 65535:
+        if not re.fullmatch(r"[0-9]{1,5}", number) or int(number) > 65535:
             raise DockerError(f"Error: invalid port ({number}): "
                               "not a port number")
         bindings = ports.get(f"{number}/{protocol or 'tcp'}") or []
@@ -7691,7 +8169,7 @@ class DockerCli:
             try:
                 self.client.start(name)
                 self.out(name)
-            except (APIError, StreamError) as error:
+            except PER_NAME_ERRORS as error:
                 self.warn(str(error))
                 failed.append(name)
         if failed:
@@ -7738,7 +8216,7 @@ class DockerCli:
             try:
                 status = self.client.wait(name) or {}
                 self.out(str(status.get("StatusCode", 0)))
-            except (APIError, StreamError) as error:
+            except PER_NAME_ERRORS as error:
                 self.warn(str(error))
                 failed = True
         return 1 if failed else 0
@@ -7759,7 +8237,7 @@ class DockerCli:
                 self.client.remove_container(name, force.value,
                                              volumes.value, link.value)
                 self.out(name)
-            except (APIError, StreamError) as error:
+            except PER_NAME_ERRORS as error:
                 self.warn(str(error))
                 # As docker's, -f takes a container that is already gone
                 # as removed: said, but not a failure.
@@ -8055,7 +8533,13 @@ class DockerCli:
                            "Create a tag TARGET_IMAGE that refers to "
                            "SOURCE_IMAGE")
         source, target = self.parse(flags, args, exactly=2)
-        reference = parse_reference(target)
+        for text in (source, target):
+            try:
+                reference = parse_reference(text)
+            except InvalidReference as error:
+                raise InvalidReference(
+                    f"Error parsing reference: {go_quote(text)} is not a "
+                    f"valid repository/tag: {error}") from None
         if reference.digest:
             raise DockerError("refusing to create a tag with a digest "
                               "reference")
@@ -8079,7 +8563,7 @@ class DockerCli:
                     for word in ("Untagged", "Deleted"):
                         if item.get(word):
                             self.out(f"{word}: {item[word]}")
-            except (APIError, StreamError) as error:
+            except PER_NAME_ERRORS as error:
                 self.warn(str(error))
                 failed = True
         return 1 if failed else 0
@@ -8600,7 +9084,10 @@ def read_password_stdin(stream):
     Raises:
         AuthError: nothing was given.
     """
-    data = stream.read()
+    data = stream.read(MAX_PASSWORD + 1)
+    if len(data) > MAX_PASSWORD:
+        raise AuthError("the password on stdin is longer than "
+                        f"{MAX_PASSWORD >> 20} MiB")
     text = data.decode("utf-8", "replace")
     if text.endswith("\n"):
         text = text[:-1]
@@ -8609,6 +9096,18 @@ def read_password_stdin(stream):
     if not text:
         raise AuthError("Error: Password Required")
     return text
+
+
+def process_streams():
+    """Return the process's stdin, stdout and stderr as binary streams.
+
+    A stream the shell closed (``<&-``, ``>&-``) is None in ``sys``: it
+    reads as empty input, and what would go to it is dropped.
+    """
+    stdin = getattr(sys.stdin, "buffer", None) or io.BytesIO()
+    stdout = getattr(sys.stdout, "buffer", None) or _NullStream()
+    stderr = getattr(sys.stderr, "buffer", None) or _NullStream()
+    return stdin, stdout, stderr
 
 
 def _quiet_broken_pipe():
@@ -10140,7 +10639,7 @@ def _join_host_port(binding):
 
 def natural_key(text):
     """Return a sort key that orders the numbers inside ``text`` by value."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+    return [(0, int(part), "") if part.isdecimal() else (1, 0, part)
             for part in re.split(r"(\d+)", text)]
 
 
@@ -10354,7 +10853,20 @@ def _refuse_daemon_flags(value):
 def main(argv=None):
     """Run one pydocker command line; return the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    stderr = sys.stderr
+    stdin, stdout, stderr = process_streams()
+    try:
+        return _run_main(argv, stdin, stdout, stderr)
+    except BrokenPipeError:
+        # Help or version written into a pipe whose reader left.
+        return _quiet_broken_pipe()
+
+
+def _run_main(argv, stdin, stdout, stderr):
+    """Parse the global flags, build the client and run the command."""
+    def say(stream, text):
+        stream.write(text.encode("utf-8", "replace"))
+        stream.flush()
+
     flags = global_flags(daemon=True)
     try:
         flags.parse(argv)
@@ -10362,30 +10874,45 @@ def main(argv=None):
         if not value["-daemon"].value:
             _refuse_daemon_flags(value)
         for warning in flags.warnings:
-            stderr.write(warning + "\n")
+            say(stderr, warning + "\n")
         if value["-version"].value:
-            sys.stdout.write(f"pydocker version {__version__}\n")
+            say(stdout, f"pydocker version {__version__}\n")
             return 0
         setup_logging(value["-debug"].value, value["-log-level"].value)
         if value["-daemon"].value:
-            stderr.write(daemon_notice(flags) + "\n")
+            say(stderr, daemon_notice(flags) + "\n")
             return 1
         os.environ["DOCKER_CONFIG"] = value["-config"].value
         client = client_from_flags(flags, os.environ)
     except HelpRequested:
-        sys.stdout.write(DockerCli().help_text())
+        say(stdout, DockerCli(stdin=stdin, stdout=stdout,
+                              stderr=stderr).help_text())
         return 0
     except FlagError as error:
-        stderr.write(f"{error}\nSee 'pydocker --help'.\n")
+        say(stderr, f"{escape_controls(str(error))}\n"
+            "See 'pydocker --help'.\n")
         return error.exit_code
     except DockerError as error:
-        stderr.write(f"{error}\n")
+        say(stderr, f"{escape_controls(str(error))}\n")
         return error.exit_code
-    cli = DockerCli(client)
-    if not flags.args:
+    return _run_cli(DockerCli(client, stdin=stdin, stdout=stdout,
+                              stderr=stderr), flags.args)
+
+
+def _run_cli(cli, args):
+    """Run the command in ``args`` (none: print the help)."""
+    if not args:
         cli.stdout.write(cli.help_text().encode())
+        cli.stdout.flush()
         return 0
-    return cli.cmd(*flags.args)
+    if args[0] != "help":
+        # Every request carries config.json's HttpHeaders, as docker's.
+        try:
+            cli.client.headers.update(cli.config.http_headers())
+        except ConfigError as error:
+            cli.warn(str(error))
+            return error.exit_code
+    return cli.cmd(*args)
 
 
 if __name__ == "__main__":

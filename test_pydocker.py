@@ -3125,6 +3125,29 @@ FUZZ_VALUES = [None, True, 0, -1, 7, 1e308, 10 ** 40, float("nan"), "",
                "x", "\u00e9:\u2028", [], ["a", 1], {}, {"a": {"b": []}}]
 
 
+FUZZ_PORTS = [
+    "80", "8080:80", "127.0.0.1:8080:80/udp", "[::1]:80:80", "127.0.0.1::80",
+    "8000-8001:80-81", "8000-8010:80", "80/sctp", "0.0.0.0:9-19:9-19",
+    "::1:80:80", "80:", ":80", "65536", "80-", "-80", "1-2/tcp", "\u0663",
+    "\u00b2:80", "fe80::1%eth0:80:80", "[]:80:80",
+]
+
+FUZZ_ENV_FILES = [
+    "A=1\n", "# comment\n\nB=two words\n", "  C=3\r\n", "HOME\n",
+    "\ufeffD=\u00e9\n", "E==\n", "=x\n", "F G=1\n", "H\t\n", "I=\x00\n",
+    "J=1\u2028K=2\n", "\n\n#\n", "L=\"quoted\"\n",
+]
+
+FUZZ_IGNORE = [
+    "*", "*.log", "!keep.log", "**/tmp", "a/**/b", "/abs", "dir/", "[a-z]*",
+    "[!x]", "[^x]", "\\*", "a\\", "?", "**", "!**/x", "# c", " sp ",
+    "[", "[]", "[a-", "x/../y", "./z", "\u00e9*", "a[\\]]b",
+]
+
+FUZZ_PATHS = ["a", "a/b", "keep.log", "x.log", "tmp/t", "a/q/b", "abs",
+              "dir/f", "\u00e9t\u00e9", "[x]", "*", "a\\b", ".dockerignore"]
+
+
 class FuzzHang(Exception):
     """Raised by the watchdog when one input takes far too long."""
 
@@ -3419,6 +3442,91 @@ class TestFuzz:
 
         fuzz(generate, target)
 
+    def test_ports(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_PORTS)
+        options = pydocker.ContainerOptions(pydocker.FlagSet("run", ""))
+
+        def target(text):
+            options.publish.value = [text]
+            config, host = {"ExposedPorts": {}}, {"PortBindings": {}}
+            options._add_ports(config, host)
+            for port, bindings in host["PortBindings"].items():
+                number, protocol = port.split("/")
+                assert 0 <= int(number) <= 65535
+                assert protocol in ("tcp", "udp", "sctp")
+                for binding in bindings:
+                    for part in binding["HostPort"].split("-"):
+                        assert part == "" or 0 <= int(part) <= 65535
+
+        fuzz(fuzzer.text, target)
+
+    def test_env_files(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_ENV_FILES)
+
+        def target(data):
+            # The file's bytes, as parse_env_file has read them; the
+            # ValueError it raises becomes a FlagError where it is used.
+            try:
+                lines = pydocker.parse_env_lines(data, "env")
+            except ValueError as error:
+                raise pydocker.FlagError(str(error)) from None
+            for line in lines:
+                name = line.partition("=")[0]
+                assert name and not re.search(r"\s", name), line
+
+        fuzz(fuzzer.data, target)
+
+    @pytest.mark.filterwarnings("error")
+    def test_dockerignore_patterns(self):
+        fuzzer = Fuzzer(FUZZ_SEED, FUZZ_IGNORE)
+        paths = Fuzzer(FUZZ_SEED + 1, FUZZ_PATHS)
+
+        def target(case):
+            text, path = case
+            patterns = pydocker.read_dockerignore(text)
+            matcher = pydocker.IgnoreMatcher(patterns)
+            assert matcher.excluded(path) in (True, False)
+            matcher.may_include_below(path)
+
+        # Lines cut to 80 characters: compiling a pattern costs time in
+        # its length, and length is no different kind of input here.
+        fuzz(lambda: ("\n".join(fuzzer.text()[:80] for _ in
+                                range(fuzzer.random.randint(0, 4))),
+                      pydocker.clean_path(paths.text()) or "x"), target)
+
+    def test_multiplexed_frames(self):
+        rng = random.Random(FUZZ_SEED)
+        fuzzer = Fuzzer(FUZZ_SEED, ["x"])
+
+        def payload():
+            size = rng.randint(0, 24)
+            return rng.getrandbits(8 * size).to_bytes(size, "big")
+
+        def generate():
+            data = b"".join(frame(rng.choice((0, 1, 1, 2, 2, 3)), payload())
+                            for _ in range(rng.randint(0, 5)))
+            if rng.random() < 0.5:
+                data = bytearray(fuzzer.mutate(data.decode("latin-1")),
+                                 "utf-8")
+                for _ in range(rng.randint(0, 3)):
+                    if data:
+                        data[rng.randrange(len(data))] = rng.randrange(256)
+                data = bytes(data)
+            return data, random_chunks(rng, data)
+
+        def run(chunks):
+            try:
+                return demultiplexed(chunks), None
+            except pydocker.StreamError as error:
+                return None, str(error)
+
+        def target(case):
+            data, chunks = case
+            # However the stream is cut, the same output and error come.
+            assert run(chunks) == run([data] if data else [])
+
+        fuzz(generate, target)
+
 
 # Each kind of crash the fuzzer found, now one table row that stays fixed.
 HOSTILE_HOSTS = [
@@ -3433,12 +3541,19 @@ HOSTILE_HOSTS = [
     ("tcp://example.com\u2028:2375", "invalid bind address format"),
     ("tcp://example.com:2375/a b", "unexpected characters in the path"),
     ("tcp://example.com:2375/a?b", "unexpected characters in the path"),
+    ("tcp://localhost:\u00b2", "invalid port '\u00b2'"),
+    ("tcp://localhost:\u0663", "invalid port '\u0663'"),
+    ("tcp://" + "a" * 64 + ".example:2375", "a host name label is empty"),
+    ("tcp://a..example:2375", "a host name label is empty"),
+    ("unix:///" + "s" * 120, "is too long"),
 ]
 
 HOSTILE_HOST_IDS = [
     "ssh-port-too-big", "ssh-port-zero", "ssh-password", "ssh-query",
     "ssh-blank-in-host", "tcp-nul-in-host", "tcp-line-separator",
-    "path-with-blank", "path-with-query",
+    "path-with-blank", "path-with-query", "superscript-digit-port",
+    "arabic-digit-port", "label-too-long", "empty-label",
+    "socket-path-too-long",
 ]
 
 # (chunks as read, values decoded, error or None)
@@ -3588,6 +3703,23 @@ class TestHostileInput:
         assert config.resolve_auth("x.example") == {}
         with pytest.raises(pydocker.ConfigError):
             config.store_auth("x.example", "u", "p")
+
+    def test_legacy_dockercfg_bad_auth_names_its_file(self, tmp_path,
+                                                      home):
+        (home / ".dockercfg").write_text(json.dumps(
+            {"x.example": {"auth": "bad!!", "email": ""}}))
+        config = load_config(tmp_path / "cfg")
+        with pytest.raises(pydocker.ConfigError) as caught:
+            config.resolve_auth("x.example")
+        assert str(caught.value).endswith("in ~/.dockercfg")
+
+    @pytest.mark.parametrize("text", ["bb:t\u00e1g", "bb:\u0663",
+                                      "bb:\u00b2"],
+                             ids=["accented-tag", "arabic-digit-tag",
+                                  "superscript-tag"])
+    def test_tag_is_ascii_only(self, text):
+        with pytest.raises(pydocker.InvalidReference):
+            pydocker.parse_reference(text)
 
     def test_legacy_dockercfg_nested_too_deeply_is_ignored(self, tmp_path,
                                                            home):
@@ -3983,6 +4115,15 @@ def run_process(tmp_path):
         result.stderr = result.stderr.decode("utf-8", "replace")
         return result
     return run
+
+
+def closed_stream_env(tmp_path, **extra):
+    """Return a clean environment for pydocker run by hand, plus extra."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("DOCKER_")}
+    env.update(HOME=str(tmp_path), DOCKER_CONFIG=str(tmp_path / "cfg"))
+    env.update(extra)
+    return env
 
 
 def write_cli_config(tmp_path, data):
@@ -4726,6 +4867,322 @@ class TestFakeDaemonAnswers:
 
 
 # =========================================================================
+# TestFakeDaemonFaults: each kind of broken answer is one clean line
+# =========================================================================
+
+# (answer to GET /images/json, words of the one error line)
+BROKEN_ANSWERS = [
+    (http_response(200, "[]", {"X-Big": "a" * 70000}),
+     "a header or chunk line too long"),
+    (http_response(200, "[]", {f"X-H{i}": "a" for i in range(120)}),
+     "too many headers"),
+    (b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+     "Error response from daemon: 101 Switching Protocols"),
+    (http_response(301, "", {"Location": "/images/json"}),
+     "Error response from daemon: 301 Moved Permanently"),
+    (http_response(304, ""), "Error response from daemon: 304 Not Modified"),
+    (json_response(500, {"message": "a\nb\x1b[31mc\rd"}),
+     "Error response from daemon: a\\nb\\x1b[31mc\\rd"),
+    (json_response(500, {"message": ["a", 1]}),
+     'Error response from daemon: ["a", 1]'),
+    ([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+      b"f" * 70000 + b"\r\n"], "a header or chunk line too long"),
+]
+
+BROKEN_ANSWER_IDS = [
+    "header-line-too-long", "too-many-headers", "switching-protocols",
+    "redirect", "not-modified", "control-characters-in-message",
+    "message-not-text", "chunk-size-line-too-long",
+]
+
+
+class TestFakeDaemonFaults:
+    """Faults no real engine makes on demand: one clean line each."""
+
+    @pytest.mark.parametrize("answer, expected", BROKEN_ANSWERS,
+                             ids=BROKEN_ANSWER_IDS)
+    def test_broken_answer_is_one_clean_line(self, fake_daemon, run_cli,
+                                             answer, expected):
+        fake_daemon.on("GET", "/images/json", answer)
+        code, out, err = run_cli("images")
+        assert (code, out) == (1, b"")
+        assert expected in assert_one_clean_line(err)
+
+    def test_switching_protocols_to_ping_is_an_error_at_once(
+            self, fake_daemon, run_cli):
+        fake_daemon.on("HEAD", "/_ping",
+                       b"HTTP/1.1 101 Switching Protocols\r\n\r\n")
+        code, _, err = run_cli("images")
+        assert code == 1
+        assert "101 Switching Protocols" in assert_one_clean_line(err)
+        assert fake_daemon.routes() == []
+
+    def test_answer_larger_than_the_limit_is_refused(
+            self, fake_daemon, run_cli, monkeypatch):
+        monkeypatch.setattr(pydocker, "MAX_ANSWER", 1 << 20)
+
+        def endless(connection, request):
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: "
+                               b"application/json\r\n\r\n[")
+            with contextlib.suppress(OSError):
+                for _ in range(64):  # 4 MiB, then the client has hung up
+                    connection.sendall(b'"a",' * (1 << 14))
+
+        fake_daemon.on("GET", "/images/json", endless)
+        code, _, err = run_cli("images")
+        assert code == 1
+        assert "larger than 1 MiB" in assert_one_clean_line(err)
+
+    @pytest.mark.parametrize("args", [
+        ["inspect", ""], ["rmi", ""], ["rmi", ".."], ["rm", ""],
+        ["logs", "."], ["stop", ""],
+    ], ids=["inspect-empty", "rmi-empty", "rmi-dots", "rm-empty",
+            "logs-dot", "stop-empty"])
+    def test_empty_or_dot_names_are_refused_without_a_request(
+            self, fake_daemon, run_cli, args):
+        code, _, err = run_cli(*args)
+        assert code == 1
+        assert "invalid name or ID" in assert_one_clean_line(err)
+        assert fake_daemon.routes() == []
+
+    def test_several_names_report_each_refused_one(self, fake_daemon,
+                                                   run_cli):
+        fake_daemon.on("DELETE", "/images/a", json_response(200, [
+            {"Untagged": "a:latest"}]))
+        code, out, err = run_cli("rmi", "", "..", "a")
+        assert code == 1
+        assert err.decode().splitlines() == [
+            "invalid name or ID: value is empty",
+            'invalid name or ID: ".."']
+        assert out == b"Untagged: a:latest\n"
+
+    @pytest.mark.parametrize("source, target", [
+        ("../../x", "y"), ("", "y"), ("busybox", "../y"),
+    ], ids=["source-dots", "source-empty", "target-dots"])
+    def test_tag_refuses_what_is_no_reference(self, fake_daemon, run_cli,
+                                             source, target):
+        code, _, err = run_cli("tag", source, target)
+        assert code == 1
+        assert assert_one_clean_line(err).startswith(
+            "Error parsing reference: ")
+        assert fake_daemon.routes() == []
+
+    def test_progress_text_cannot_drive_the_terminal(self, fake_daemon,
+                                                     run_cli):
+        fake_daemon.on("POST", "/images/create", chunked_stream(
+            [messages_bytes([{"status": "a\x1b[2Jb\x9bc", "id":
+                              "x\x1b]0;t\x07"}])]))
+        code, out, _ = run_cli("pull", REGISTRY + "/x")
+        assert code == 0
+        assert "x]0;t: a[2Jbc\n" in out.decode()
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]",
+                             out.decode())
+
+    def test_progress_error_with_control_characters_is_one_line(
+            self, fake_daemon, run_cli):
+        fake_daemon.on("POST", "/images/create", chunked_stream(
+            [messages_bytes([{"error": "one\ntwo\x1b[31m"}])]))
+        code, _, err = run_cli("pull", REGISTRY + "/x")
+        assert code == 1
+        assert assert_one_clean_line(err) == "one\\ntwo\\x1b[31m"
+
+    def test_user_text_in_an_error_is_escaped(self, run_process):
+        result = run_process("-H", "tcp://a\x1b[31m:1", "ps")
+        assert result.returncode == 1
+        assert assert_one_clean_line(result.stderr) == (
+            "invalid bind address format: tcp://a\\x1b[31m:1")
+
+
+# (answer to GET /images/json, or to GET /version, and the error's words)
+MISSHAPEN_ANSWERS = [
+    ("images", {"a": 1}, "the answer is an object, not a list"),
+    ("images", [5], "a list item is a number, not an object"),
+    ("images", [{"Id": "sha256:aa", "RepoTags": ["a:b"],
+                 "RepoDigests": [5], "Created": 1, "Size": 1}],
+     "an item of RepoDigests is a number"),
+    ("images", [{"Id": "sha256:aa", "Created": 1, "Size": 10 ** 40}],
+     "Size is a number"),
+    ("ps", [{"Id": "aa", "Names": ["/x"], "Ports": [5]}],
+     "an item of Ports is a number"),
+    ("ps", [{"Id": "aa", "Names": "x"}], "Names is a string"),
+    ("version", [1], "the answer is a list, not an object"),
+    ("info", "text", "the answer is a string, not an object"),
+    ("version", json.loads("[" * 900 + "]" * 900),
+     "the answer is a list"),
+]
+
+MISSHAPEN_IDS = [
+    "images-object", "images-number-item", "repo-digest-number",
+    "size-beyond-int64", "port-number", "names-string", "version-list",
+    "info-string", "version-deep",
+]
+
+ROUTES = {"images": "/images/json", "ps": "/containers/json",
+          "version": "/version", "info": "/info"}
+
+
+class TestFakeDaemonShapes:
+    """Engine answers of the wrong JSON types: refused, as Go refuses."""
+
+    @pytest.mark.parametrize("command, answer, expected", MISSHAPEN_ANSWERS,
+                             ids=MISSHAPEN_IDS)
+    def test_misshapen_answer_is_one_clean_line(
+            self, fake_daemon, run_cli, command, answer, expected):
+        fake_daemon.on("GET", ROUTES[command], json_response(200, answer))
+        code, _, err = run_cli(command)
+        assert code == 1
+        assert expected in assert_one_clean_line(err)
+
+    def test_deeply_nested_answer_is_one_clean_line(self, fake_daemon,
+                                                    run_cli):
+        fake_daemon.on("GET", "/version", http_response(
+            200, "[" * 100000 + "]" * 100000,
+            {"Content-Type": "application/json"}))
+        code, _, err = run_cli("version")
+        assert code == 1
+        assert "nested too deeply" in assert_one_clean_line(err)
+
+    def test_null_scalar_reads_as_zero_as_in_go(self, fake_daemon,
+                                                run_cli):
+        fake_daemon.on("GET", "/containers/json", json_response(200, [{
+            "Id": "a" * 64, "Names": ["/x"], "Image": "x", "Command": "c",
+            "Created": 1, "Status": None, "Ports": [
+                {"PrivatePort": None, "Type": "tcp"}]}]))
+        code, out, err = run_cli("ps")
+        assert (code, err) == (0, b"")
+        assert "0/tcp" in out.decode()
+        assert "None" not in out.decode()
+
+
+class TestLocalFaults:
+    """Settings files, stdin and credential helpers that misbehave."""
+
+    def test_fifo_as_config_json_is_a_warning_not_a_hang(self, tmp_path):
+        os.mkfifo(tmp_path / "config.json")
+        config = pydocker.ConfigFile.load(str(tmp_path))
+        assert config.broken
+        assert "not a regular file" in config.warning
+
+    def test_held_config_folder_lock_times_out_with_a_message(
+            self, tmp_path):
+        descriptor = os.open(tmp_path, os.O_RDONLY)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            with pytest.raises(pydocker.ConfigError) as caught:
+                with pydocker._folder_lock(str(tmp_path), timeout=0.3):
+                    pass
+        finally:
+            os.close(descriptor)
+        assert "another process holds the lock" in str(caught.value)
+
+    def test_endless_password_stdin_is_refused(self, run_cli, monkeypatch):
+        monkeypatch.setattr(pydocker, "MAX_PASSWORD", 1024)
+        code, _, err = run_cli("login", "-u", "me", "--password-stdin",
+                               "x.example", stdin=b"y\n" * 4096)
+        assert code == 1
+        assert "longer than" in assert_one_clean_line(err)
+
+    @pytest.mark.parametrize("action", ["get", "store", "erase", "list"])
+    def test_helper_output_holding_the_secret_is_never_shown(
+            self, monkeypatch, action):
+        answer = '{"Username": "me", "Secret": "s3cr3t-value"}\n'
+        monkeypatch.setattr(pydocker.CredentialHelper, "_run",
+                            lambda helper, verb, data: (1, answer))
+        helper = pydocker.CredentialHelper("pytest")
+        with pytest.raises(pydocker.ConfigError) as caught:
+            if action == "store":
+                helper.store("x.example", "me", "s3cr3t-value")
+            elif action == "list":
+                helper.list()
+            else:
+                getattr(helper, action)("x.example")
+        assert "s3cr3t" not in str(caught.value)
+        assert "withheld" in str(caught.value)
+
+    def test_helper_text_echoing_the_secret_on_store_is_redacted(
+            self, monkeypatch):
+        monkeypatch.setattr(pydocker.CredentialHelper, "_run",
+                            lambda helper, verb, data: (
+                                1, "cannot keep s3cr3t-value\n"))
+        with pytest.raises(pydocker.ConfigError) as caught:
+            pydocker.CredentialHelper("pytest").store("x.example", "me",
+                                                      "s3cr3t-value")
+        assert str(caught.value).endswith("cannot keep <redacted>")
+
+    def test_hanging_helper_is_stopped_with_its_children(
+            self, tmp_path, monkeypatch):
+        program = tmp_path / "docker-credential-hang"
+        pid_file = tmp_path / "child.pid"
+        program.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pid_file}"
+                           "\nwait\n")
+        program.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}"
+                           f"{os.environ['PATH']}")
+        monkeypatch.setattr(pydocker.CredentialHelper, "TIMEOUT", 1)
+        with pytest.raises(pydocker.ConfigError) as caught:
+            pydocker.CredentialHelper("hang").get("x.example")
+        assert "did not answer in 1s" in str(caught.value)
+        child = int(pid_file.read_text())
+        # The child was killed too: it ends (as a zombie or reaped).
+        for _ in range(100):
+            try:
+                state = _read_proc(child, "stat").split(b")")[-1].split()[0]
+            except OSError:
+                break
+            if state in (b"Z", b"X"):
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the helper's child {child} still runs")
+
+    def test_helper_list_answer_not_an_object_says_so(self, monkeypatch):
+        monkeypatch.setattr(pydocker.CredentialHelper, "_run",
+                            lambda helper, verb, data: (0, '["a"]'))
+        with pytest.raises(pydocker.ConfigError) as caught:
+            pydocker.CredentialHelper("pytest").list()
+        assert "not a JSON object" in str(caught.value)
+
+    @pytest.mark.parametrize("headers, expected", [
+        ({"bad name": "x"}, '"bad name" is not a header name'),
+        ({"X-A": "a\r\nX-B: b"}, "the value of X-A has a control"),
+    ], ids=["name-with-blank", "value-with-line-break"])
+    def test_bad_http_headers_are_one_line(self, tmp_path, run_process,
+                                           headers, expected):
+        write_cli_config(tmp_path, {"HttpHeaders": headers})
+        result = run_process("-H", "unix:///nonexistent.sock", "images")
+        assert result.returncode == 1
+        assert expected in assert_one_clean_line(result.stderr)
+
+    def test_encrypted_tls_key_is_one_line_not_a_prompt(self, tmp_path):
+        cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-keyout", key, "-out", cert,
+             "-days", "1", "-subj", "/CN=x", "-passout", "pass:pw"],
+            check=True, capture_output=True, timeout=SUBPROCESS_TIMEOUT)
+        with pytest.raises(pydocker.ConfigError) as caught:
+            pydocker.tls_context(False, cert=cert, key=key,
+                                 cert_required=True)
+        assert "the key is encrypted" in str(caught.value)
+
+    def test_reindenting_refuses_nesting_deeper_than_go(self):
+        with pytest.raises(pydocker.StreamError) as caught:
+            pydocker.indent_json("[" * 20000 + "]" * 20000)
+        assert "nested too deeply" in str(caught.value)
+
+    def test_http_headers_from_config_json_are_sent(self, tmp_path,
+                                                    fake_daemon,
+                                                    run_process):
+        write_cli_config(tmp_path, {"HttpHeaders": {"X-Meta": "v1"}})
+        fake_daemon.on("GET", "/images/json", json_response(200, []))
+        result = run_process("-H", fake_daemon.host, "images")
+        assert result.returncode == 0, result.stderr
+        assert all(request.header("x-meta") == "v1"
+                   for request in fake_daemon.requests)
+        assert fake_daemon.routes() == ["/images/json"]
+
+
+# =========================================================================
 # TestFakeDaemonSecrets: -D never shows a password or X-Registry-Auth
 # =========================================================================
 
@@ -4917,6 +5374,52 @@ class TestProcess:
         assert (result.returncode, result.stderr) == (0, "")
         assert "Usage:" in result.stdout
         assert re.search(r"^\s+pull\s", result.stdout, re.M)
+
+    @pytest.mark.parametrize("args", [
+        [], ["--help"], ["-v"], ["images", "--help"], ["help", "images"],
+        ["help", "--help"], ["bogus"],
+    ], ids=["no-command", "help", "version", "command-help", "help-command",
+            "help-help", "unknown-command"])
+    def test_output_into_a_pipe_nobody_reads_exits_141_quietly(
+            self, tmp_path, args):
+        reader, writer = os.pipe()
+        os.close(reader)  # every write now fails with EPIPE
+        try:
+            result = subprocess.run(
+                [sys.executable, PYDOCKER_SCRIPT] + args, stdout=writer,
+                stderr=writer, env=closed_stream_env(tmp_path),
+                timeout=SUBPROCESS_TIMEOUT)
+        finally:
+            os.close(writer)
+        assert result.returncode == 141
+
+    @pytest.mark.parametrize("redirect, args, code", [
+        (">&-", ["--help"], 0),
+        (">&-", ["-v"], 0),
+        (">&-", ["images", "--help"], 0),
+        (">&-", ["images"], 0),
+        ("<&-", ["images"], 0),
+        ("2>&-", ["-D", "images"], 0),
+        ("<&- >&- 2>&-", ["-D", "version"], 0),
+        ("<&-", ["login", "-u", "me", "--password-stdin", "x.example"], 1),
+    ], ids=["stdout-help", "stdout-version", "stdout-command-help",
+            "stdout-command", "stdin-command", "stderr-debug", "all-three",
+            "stdin-password"])
+    def test_closed_standard_streams_are_no_crash(
+            self, tmp_path, fake_daemon, redirect, args, code):
+        for _ in range(2):
+            fake_daemon.on("GET", "/images/json", json_response(200, []))
+        fake_daemon.on("GET", "/version", json_response(200, {
+            "Version": "28.0.0", "ApiVersion": "1.41"}))
+        command = " ".join(shlex.quote(word) for word in
+                           [sys.executable, PYDOCKER_SCRIPT] + args)
+        result = subprocess.run(
+            ["bash", "-c", f"exec {command} {redirect}"],
+            capture_output=True, timeout=SUBPROCESS_TIMEOUT,
+            env=closed_stream_env(tmp_path, DOCKER_HOST=fake_daemon.host))
+        assert b"Traceback" not in result.stderr
+        assert b"Error: " not in result.stderr or code
+        assert result.returncode == code, result.stderr
 
 
 # =========================================================================
@@ -8611,7 +9114,8 @@ class TestConfigFaults:
 # =========================================================================
 
 class TestSecrets:
-    """login, pull and logout against the real engine and auth registry."""
+    """login, pull, push, build and logout against the real engine and
+    auth registry."""
 
     def test_debug_output_never_shows_a_secret(
             self, engine, tmp_path, test_image, auth_registry):
@@ -8641,15 +9145,38 @@ class TestSecrets:
         assert image_exists(engine, test_image.name_auth)
         # The header was logged, redacted.
         assert "'X-Registry-Auth': '<redacted>'" in text(runs[1].stderr)
-        runs.append(run_pydocker(env, "-D", "logout", address))
+        runs.append(run_pydocker(env, "-D", "push", test_image.name_auth))
         assert runs[2].returncode == 0, text(runs[2].stderr)
+        assert "'X-Registry-Auth': '<redacted>'" in text(runs[2].stderr)
+
+        # A build whose FROM needs the registry's credentials: they go in
+        # X-Registry-Config, every registry's at once.
+        context = tmp_path / "context"
+        context.mkdir()
+        (context / "Dockerfile").write_text(
+            f"FROM {test_image.name_auth}\nLABEL org.pydocker.secret=1\n")
+        built = "pytest/secret-build:1"
+        runs.append(run_pydocker(env, "-D", "build", "-t", built,
+                                 str(context)))
+        assert runs[3].returncode == 0, text(runs[3].stderr)
+        assert "'X-Registry-Config': '<redacted>'" in text(runs[3].stderr)
+        remove_image(engine, built)
+        # The header's value, made as build makes it.
+        registry_config = pydocker.encode_auth(pydocker.ConfigFile.load(
+            str(config_dir)).all_auths())
+        assert auth_registry.password in base64.urlsafe_b64decode(
+            registry_config).decode()
+
+        runs.append(run_pydocker(env, "-D", "logout", address))
+        assert runs[4].returncode == 0, text(runs[4].stderr)
 
         secrets = [auth_registry.password, auth, registry_auth,
-                   registry_auth.rstrip("="),
+                   registry_auth.rstrip("="), registry_config,
+                   registry_config.rstrip("="),
                    base64.b64encode(auth_registry.password.encode())
                    .decode()]
         # logout talks to no engine: it has nothing to log.
-        assert all(b"DEBUG" in run.stderr for run in runs[:2])
+        assert all(b"DEBUG" in run.stderr for run in runs[:4])
         for run in runs:
             for secret in secrets:
                 assert secret.encode() not in run.stdout
