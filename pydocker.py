@@ -8278,6 +8278,15 @@ class DockerCli:
             output = self.stderr if number == 2 else self.stdout
             output.write(data)
             output.flush()
+        if follow.value:
+            # A raw stream's end looks the same whether the container
+            # stopped or the engine went away; asking tells them apart
+            # (a ConnectError, one line and exit 1, when it is gone).
+            self.client.close()
+            try:
+                self.client.inspect_container(flags.args[0])
+            except NotFound:
+                pass  # removed at its end (--rm): the engine is there
         return 0
 
     def cmd_exec(self, *args):

@@ -8984,6 +8984,60 @@ class TestPullFaults:
             f":{TEST_TAG}")
 
 
+class TestStreamFaults:
+    """``logs -f`` and ``events`` whose engine is killed half-way."""
+
+    def killed_while(self, spare_engine, config_dir, args, shown):
+        """Run pydocker until ``shown`` is on its stdout, kill the engine,
+        and return (exit code, stdout, stderr)."""
+        process = subprocess.Popen(
+            [PYTHON, PYDOCKER, *args],
+            env=pydocker_env(spare_engine, config_dir),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True)
+        seen = b""
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT
+        while shown not in seen:
+            assert time.monotonic() < deadline, seen
+            chunk = process.stdout.read1(65536)
+            assert chunk, (seen, process.stderr.read())
+            seen += chunk
+        spare_engine.process.kill()
+        out, err = process.communicate(timeout=SUBPROCESS_TIMEOUT)
+        return process.returncode, seen + out, text(err)
+
+    def test_engine_killed_mid_logs_follow_is_one_line(
+            self, spare_engine, config_dir):
+        spare_engine.docker("import", "-", "busybox:latest",
+                            input=_busybox_rootfs())
+        spare_engine.docker("run", "-d", "--name", "talker", "--network",
+                            "none", "busybox:latest", "sh", "-c",
+                            "echo ready; while true; do sleep 0.2; "
+                            "echo tick; done")
+        code, out, err = self.killed_while(
+            spare_engine, config_dir, ["logs", "-f", "talker"], b"ready")
+        assert code == 1
+        assert out.startswith(b"ready\n")
+        assert assert_one_clean_line(err).startswith(
+            "Cannot connect to the Docker daemon at ")
+
+    def test_engine_killed_mid_events_is_one_line(
+            self, spare_engine, config_dir):
+        trigger = threading.Timer(
+            1.0, lambda: spare_engine.docker("volume", "create",
+                                             "pytest-event"))
+        trigger.start()
+        code, out, err = self.killed_while(
+            spare_engine, config_dir, ["events"], b"volume create")
+        trigger.join()
+        assert code == 1
+        assert b"volume create pytest-event" in out
+        assert assert_one_clean_line(err) in (
+            "the engine's answer ended in the middle of a message: "
+            "connection lost",
+            "error reading the engine's answer: Connection reset by peer")
+
+
 def login_process(host, config, key, password="pw"):
     """Start ``pydocker login`` for key, saving into the config folder."""
     env = {name: value for name, value in os.environ.items()
