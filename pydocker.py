@@ -8285,8 +8285,8 @@ class DockerCli:
             self.client.close()
             try:
                 self.client.inspect_container(flags.args[0])
-            except NotFound:
-                pass  # removed at its end (--rm): the engine is there
+            except APIError:
+                pass  # the engine answered (removed by --rm, say): it is up
         return 0
 
     def cmd_exec(self, *args):

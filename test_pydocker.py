@@ -4453,7 +4453,9 @@ class TestFakeDaemonStreams:
                                "--since", "1700000000", "--until",
                                "2024-01-02T03:04:05Z", "c1")
         assert code == 0, err
-        query = fake_daemon.requests[-1].query.split("&")
+        (logs,) = [request for request in fake_daemon.requests
+                   if request.route == "/containers/c1/logs"]
+        query = logs.query.split("&")
         for pair in ("follow=1", "timestamps=1", "tail=5",
                      "since=1700000000",
                      "until=1704164645.000000000"):
