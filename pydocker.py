@@ -9236,21 +9236,12 @@ class SearchContext(FormatContext):
         return super().to_json()
 
 
-_GO_DURATION = _Pattern(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
-                       r"(?:ns|us|\u00b5s|ms|s|m|h)")
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1,
-             "m": 60, "h": 3600}
-
-
 def go_duration_seconds(text):
     """Return the seconds of a Go duration (``1h30m``), or None."""
-    body = text.lstrip("+-")
-    sign = -1 if text.startswith("-") else 1
-    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|ms|s|m|h)",
-                       body)
-    if not body or "".join(n + u for n, u in parts) != body:
+    try:
+        return parse_go_duration(text)
+    except ValueError:
         return None
-    return sign * sum(float(n) * _GO_UNITS[u] for n, u in parts)
 
 
 def event_timestamp(text, now):
